@@ -1,0 +1,360 @@
+"""Prompts, candidates, tasks, assignments and the two kinds of submission.
+
+How the InstructGPT loop flows through these rows is described in docs/architecture.md.
+Single-row invariants live here (constraints, clean()); rules that need other rows live in
+annotate/services/.
+"""
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+# InstructGPT's metadata labels (Ouyang et al. 2022, appendix B), the default flag set.
+DEFAULT_FLAGS = [
+    {"key": "fails_instruction", "label": "Fails to follow the instruction"},
+    {"key": "hallucination", "label": "Hallucination / made-up facts"},
+    {"key": "inappropriate_assistant", "label": "Inappropriate for a customer assistant"},
+    {"key": "sexual", "label": "Sexual content"},
+    {"key": "violent", "label": "Violent content"},
+    {"key": "encourages_violence", "label": "Encourages violence, abuse, terrorism or self-harm"},
+    {"key": "denigrates_protected", "label": "Denigrates a protected class"},
+    {"key": "harmful_advice", "label": "Gives harmful advice"},
+    {"key": "opinion", "label": "Expresses an opinion"},
+    {"key": "moral_judgment", "label": "Expresses a moral judgment"},
+]
+DEFAULT_RATING_SCALE = {"name": "overall", "label": "Overall quality", "min": 1, "max": 7}
+
+
+def default_flags():
+    return [dict(f) for f in DEFAULT_FLAGS]
+
+
+def default_rating_scale():
+    return dict(DEFAULT_RATING_SCALE)
+
+
+def default_task_kinds():
+    return [TaskKind.RANKING]
+
+
+class TaskKind(models.TextChoices):
+    DEMONSTRATION = "demonstration", "Demonstration"
+    DIALOGUE = "dialogue", "Dialogue demonstration"
+    RANKING = "ranking", "Ranking"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown, shown to labelers in a panel.")
+    task_kinds = models.JSONField(default=default_task_kinds)
+    k = models.PositiveSmallIntegerField("candidates per ranking task", default=4)
+    submissions_required = models.PositiveSmallIntegerField("submissions per task (overlap)", default=1)
+    rating_scale = models.JSONField(default=default_rating_scale)
+    flags = models.JSONField(default=default_flags)
+    lease_seconds = models.PositiveIntegerField(default=settings.DEFAULT_LEASE_SECONDS)
+    sampling_models = models.ManyToManyField(
+        "training.ModelVersion", blank=True, related_name="sampled_by_projects",
+        help_text="Policy versions this project samples candidates from.",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="labelers.Membership", related_name="projects"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(k__gte=2, k__lte=9), name="project_k_2_to_9"),
+            models.CheckConstraint(condition=Q(submissions_required__gte=1), name="project_overlap_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        unknown = set(self.task_kinds or []) - set(TaskKind.values)
+        if unknown or not self.task_kinds:
+            raise ValidationError({"task_kinds": f"Choose from {', '.join(TaskKind.values)}; got {sorted(unknown)}."})
+        scale = self.rating_scale or {}
+        if not (isinstance(scale.get("min"), int) and isinstance(scale.get("max"), int) and scale["min"] < scale["max"]):
+            raise ValidationError({"rating_scale": "Needs integer 'min' < 'max'."})
+        keys = [f.get("key") for f in self.flags or []]
+        if any(not k for k in keys) or len(keys) != len(set(keys)):
+            raise ValidationError({"flags": "Each flag needs a unique, non-empty 'key'."})
+
+    @property
+    def flag_keys(self) -> list[str]:
+        return [f["key"] for f in self.flags]
+
+
+def conversation_hash(conversation: list[dict]) -> str:
+    """The identity of a prompt: SHA-256 of its canonical JSON (roles and contents only)."""
+    canonical = json.dumps(
+        [{"role": m["role"], "content": m["content"]} for m in conversation],
+        ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def split_bucket(content_hash: str) -> float:
+    """A number in [0, 1) fixed by the prompt's identity; a prompt is in the test split when
+    its bucket falls below the test ratio, so the split never changes and never leaks."""
+    return int(content_hash[:15], 16) / float(16**15)
+
+
+def validate_conversation(value):
+    if not isinstance(value, list) or not value:
+        raise ValidationError("A conversation is a non-empty list of {role, content} messages.")
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or set(m) - {"role", "content"} or "role" not in m or "content" not in m:
+            raise ValidationError(f"Message {i} must be an object with 'role' and 'content' only.")
+        if m["role"] not in ("system", "user", "assistant"):
+            raise ValidationError(f"Message {i}: role must be system, user or assistant, not {m['role']!r}.")
+        if not isinstance(m["content"], str) or not m["content"].strip():
+            raise ValidationError(f"Message {i}: content must be a non-empty string.")
+    if value[-1]["role"] != "user":
+        raise ValidationError("A prompt's conversation must end with a user turn.")
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    conversation = models.JSONField(validators=[validate_conversation])
+    content_hash = models.CharField(max_length=64, editable=False)
+    split_key = models.FloatField(editable=False, help_text="In [0, 1), from the content hash.")
+    source = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=16, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="prompt_unique_per_project"),
+        ]
+
+    def save(self, *args, **kwargs):
+        self.content_hash = conversation_hash(self.conversation)
+        self.split_key = split_bucket(self.content_hash)
+        super().save(*args, **kwargs)
+
+    def split(self, test_ratio: float = 0.1) -> str:
+        return "test" if self.split_key < test_ratio else "train"
+
+    @property
+    def text(self) -> str:
+        return self.conversation[-1]["content"]
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class Candidate(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
+    text = models.TextField()
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="candidates"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=200, blank=True, help_text="e.g. import:hh-rlhf, or a model name")
+    sampling_params = models.JSONField(default=dict, blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    generation_job = models.ForeignKey(
+        "training.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class TaskState(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETE = "complete", "Complete"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Task(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=20, choices=TaskKind.choices)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tasks")
+    candidates = models.ManyToManyField(Candidate, through="TaskCandidate", related_name="tasks")
+    state = models.CharField(max_length=12, choices=TaskState.choices, default=TaskState.OPEN)
+    submissions_required = models.PositiveSmallIntegerField(default=1)
+    # Counters kept by the services under the task's row lock, so that choosing work is one
+    # indexed query rather than a count over assignments.
+    submissions_count = models.PositiveIntegerField(default=0)
+    active_leases = models.PositiveIntegerField(default=0)
+    priority = models.FloatField(default=0.0, help_text="Higher first; set by the model queue.")
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.JSONField(null=True, blank=True)
+    generation_job = models.ForeignKey(
+        "training.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "state", "-priority", "-submissions_count", "id"], name="task_pick_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(submissions_required__gte=1), name="task_overlap_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} task {self.pk}"
+
+    @property
+    def needed(self) -> int:
+        return max(0, self.submissions_required - self.submissions_count)
+
+    def candidate_ids(self) -> list[int]:
+        return list(self.task_candidates.order_by("position").values_list("candidate_id", flat=True))
+
+
+class TaskCandidate(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="task_candidates")
+    candidate = models.ForeignKey(Candidate, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "candidate"], name="task_candidate_once"),
+            models.UniqueConstraint(fields=["task", "position"], name="task_candidate_position_once"),
+        ]
+
+
+class AssignmentState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUBMITTED = "submitted", "Submitted"
+    EXPIRED = "expired", "Expired"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Assignment(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=12, choices=AssignmentState.choices, default=AssignmentState.ACTIVE)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.TextField(blank=True)
+    # Candidate ids in the order this labeler sees them (shuffled per labeler, kept for
+    # position-bias analysis).
+    shown_order = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            # At most one live or finished assignment per labeler and task; expired leases are history.
+            models.UniqueConstraint(
+                fields=["task", "labeler"],
+                condition=Q(state__in=["active", "submitted", "skipped"]),
+                name="assignment_once_per_labeler",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["labeler", "state"], name="assignment_labeler_state_idx"),
+            models.Index(fields=["state", "expires_at"], name="assignment_expiry_idx"),
+        ]
+
+    def __str__(self):
+        return f"assignment {self.pk} ({self.state})"
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", "Not reviewed"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class Submission(models.Model):
+    """Fields shared by both kinds of submission. Immutable once created (see save())."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="%(class)ss")
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.PROTECT, related_name="%(class)s"
+    )
+    labeler = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="%(class)ss"
+    )
+    source = models.CharField(max_length=200, default="labeler", help_text="'labeler' or e.g. import:hh-rlhf")
+    time_on_task_ms = models.PositiveIntegerField(default=0, help_text="Active time, hidden tab excluded.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    review_status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PENDING)
+    review_comment = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    # Only review fields may change after submission.
+    MUTABLE_FIELDS = frozenset({"review_status", "review_comment", "reviewed_by", "reviewed_at"})
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            fields = kwargs.get("update_fields")
+            if fields is None or not set(fields) <= self.MUTABLE_FIELDS:
+                raise ValidationError("A submission cannot be changed after it is submitted.")
+        super().save(*args, **kwargs)
+
+
+class Demonstration(Submission):
+    """A written ideal answer (SFT data). For dialogue tasks, `conversation` holds the whole
+    exchange the labeler wrote, user and assistant turns alike."""
+
+    text = models.TextField(blank=True)
+    conversation = models.JSONField(null=True, blank=True)
+    suggestion_used = models.BooleanField(default=False)
+    suggestion_candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    edit_distance = models.FloatField(null=True, blank=True, help_text="Normalised, 0 = suggestion kept as is.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(text="") | Q(conversation__isnull=False), name="demonstration_has_content"
+            ),
+        ]
+
+
+class RankingOutcome(models.TextChoices):
+    RANKED = "ranked", "Ranked"
+    NONE_ACCEPTABLE = "none_acceptable", "None is acceptable"
+    CANT_JUDGE = "cant_judge", "Can't judge"
+
+
+class PreferenceStrength(models.TextChoices):
+    MUCH_BETTER = "much_better", "Much better"
+    BETTER = "better", "Better"
+    SLIGHTLY_BETTER = "slightly_better", "Slightly better"
+    ABOUT_THE_SAME = "about_the_same", "About the same / unsure"
+
+
+class Ranking(Submission):
+    """A comparison. `tiers` orders candidate ids best to worst; ids sharing a tier are tied."""
+
+    outcome = models.CharField(max_length=20, choices=RankingOutcome.choices, default=RankingOutcome.RANKED)
+    tiers = models.JSONField(default=list, blank=True)
+    ratings = models.JSONField(default=dict, blank=True, help_text="{candidate_id: rating}")
+    flags = models.JSONField(default=dict, blank=True, help_text="{candidate_id: [flag keys]}")
+    cant_judge_reason = models.TextField(blank=True)
+    preference_strength = models.CharField(max_length=20, choices=PreferenceStrength.choices, blank=True)
+    rationale = models.TextField(blank=True)
+    shown_order = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["task"], name="ranking_task_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(outcome="cant_judge") | ~Q(cant_judge_reason=""), name="ranking_cant_judge_has_reason"
+            ),
+        ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LabelersConfig(AppConfig):
+    name = "labelers"
+    verbose_name = "Labelers"

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class TrainingConfig(AppConfig):
+    name = "training"
+    verbose_name = "Training and models"
+
+    def ready(self):
+        from training.services.jobs import register_job_kind
+
+        register_job_kind("noop", handler="training.handlers.noop", queue="default", idempotent=True)
+        register_job_kind("convert_model", handler="training.handlers.convert_model", queue="generation", idempotent=True)

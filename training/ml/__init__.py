@@ -1,0 +1,1 @@
+"""Pure PyTorch / transformers code: no Django imports anywhere in this package."""
