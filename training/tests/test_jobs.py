@@ -1,0 +1,76 @@
+"""The job framework in-process: outcomes, cancel, retry and the sweeper."""
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from training.models import Job, JobStatus
+from training.services.jobs import job_cancel, job_create, job_retry, job_run, jobs_sweep
+
+pytestmark = pytest.mark.django_db
+
+
+def test_job_success_records_progress_log_and_result():
+    job = job_create(kind="noop", params={"steps": 4}, enqueue=False)
+    job = job_run(job_id=job.pk)
+    assert job.status == JobStatus.SUCCEEDED and job.progress == 1.0
+    assert job.result == {"steps": 4, "attempt": 1}
+    assert "done after 4 steps" in job.log_tail
+    assert job.started_at and job.finished_at and job.heartbeat_at
+
+
+def test_job_failure_keeps_error_and_traceback():
+    job = job_run(job_id=job_create(kind="noop", params={"fail": "disk full"}, enqueue=False).pk)
+    assert job.status == JobStatus.FAILED
+    assert job.error == "RuntimeError: disk full"
+    assert "Traceback" in job.traceback and "disk full" in job.traceback
+
+
+def test_cancel_queued_job_is_immediate_and_never_runs():
+    job = job_cancel(job=job_create(kind="noop", enqueue=False))
+    assert job.status == JobStatus.CANCELLED
+    assert job_run(job_id=job.pk) is None
+    assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+
+
+def test_cancel_requested_stops_running_job_at_next_progress():
+    job = job_create(kind="noop", params={"steps": 3}, enqueue=False)
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    assert job_run(job_id=job.pk).status == JobStatus.CANCELLED
+
+
+def test_retry_failed_job_runs_again():
+    job = job_run(job_id=job_create(kind="noop", params={"fail": "boom"}, enqueue=False).pk)
+    with pytest.raises(ValueError, match="Only failed or cancelled"):
+        job_retry(job=job_run(job_id=job_create(kind="noop", enqueue=False).pk))
+    job = job_retry(job=job)
+    assert job.status == JobStatus.QUEUED and job.error == ""
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="Unknown job kind 'nope'"):
+        job_create(kind="nope")
+
+
+def test_a_second_delivery_of_a_running_job_does_not_run_it_twice():
+    job = job_create(kind="noop", enqueue=False)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+    assert job_run(job_id=job.pk) is None
+
+
+def test_sweeper_requeues_idempotent_and_fails_others(settings):
+    settings.JOB_HEARTBEAT_TIMEOUT = 5
+    old = timezone.now() - timedelta(seconds=60)
+    idem = job_create(kind="noop", enqueue=False)
+    Job.objects.filter(pk=idem.pk).update(status=JobStatus.RUNNING, heartbeat_at=old, attempts=1)
+    fresh = job_create(kind="noop", enqueue=False)
+    Job.objects.filter(pk=fresh.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now(), attempts=1)
+    spent = job_create(kind="noop", enqueue=False)
+    Job.objects.filter(pk=spent.pk).update(status=JobStatus.RUNNING, heartbeat_at=old, attempts=settings.JOB_MAX_ATTEMPTS)
+
+    assert jobs_sweep() == {"requeued": 1, "failed": 1}
+    assert Job.objects.get(pk=idem.pk).status == JobStatus.QUEUED
+    assert "re-queued" in Job.objects.get(pk=idem.pk).log_tail
+    assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
+    failed = Job.objects.get(pk=spent.pk)
+    assert failed.status == JobStatus.FAILED and "stopped responding" in failed.error
