@@ -31,7 +31,6 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
-    "django_celery_beat",
     "annotate",
     "labelers",
     "exports",
