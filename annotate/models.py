@@ -56,6 +56,24 @@ class Project(models.Model):
     rating_scale = models.JSONField(default=default_rating_scale)
     flags = models.JSONField(default=default_flags)
     lease_seconds = models.PositiveIntegerField(default=settings.DEFAULT_LEASE_SECONDS)
+    # Label quality (labelers/services/quality.py). Rates and thresholds are fractions in [0, 1];
+    # a threshold of 0 turns its check off.
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Chance that a labeler's next task is a gold task they have not done yet.")
+    qualification_required = models.BooleanField(
+        default=False, help_text="Labelers must pass the screening set (screening gold tasks) before real work.")
+    qualification_pass_mark = models.FloatField(default=0.8, help_text="Mean screening gold score needed to pass.")
+    quality_window = models.PositiveSmallIntegerField(
+        default=20, help_text="Rolling window (most recent gold tasks / finished tasks) for the pause checks.")
+    quality_min_samples = models.PositiveSmallIntegerField(
+        default=5, help_text="Results needed in the window before a labeler can be paused.")
+    pause_below_gold_accuracy = models.FloatField(
+        default=0.6, help_text="Pause a labeler whose rolling gold accuracy falls below this (0 = never).")
+    pause_below_agreement = models.FloatField(
+        default=0.0, help_text="Pause a labeler whose rolling agreement with consensus falls below this (0 = never).")
+    review_sample_rate = models.FloatField(default=0.1, help_text="Share of submissions sampled for review.")
+    review_flag_below = models.FloatField(
+        default=0.5, help_text="Rankings agreeing with their task's consensus below this are flagged for review.")
     sampling_models = models.ManyToManyField(
         "training.ModelVersion", blank=True, related_name="sampled_by_projects",
         help_text="Policy versions this project samples candidates from.",
@@ -69,6 +87,14 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(k__gte=2, k__lte=9), name="project_k_2_to_9"),
             models.CheckConstraint(condition=Q(submissions_required__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1, qualification_pass_mark__gte=0,
+                            qualification_pass_mark__lte=1, pause_below_gold_accuracy__gte=0,
+                            pause_below_gold_accuracy__lte=1, pause_below_agreement__gte=0,
+                            pause_below_agreement__lte=1, review_sample_rate__gte=0, review_sample_rate__lte=1,
+                            review_flag_below__gte=0, review_flag_below__lte=1),
+                name="project_quality_fractions",
+            ),
         ]
 
     def __str__(self):
@@ -190,7 +216,10 @@ class Task(models.Model):
     active_leases = models.PositiveIntegerField(default=0)
     priority = models.FloatField(default=0.0, help_text="Higher first; set by the model queue.")
     is_gold = models.BooleanField(default=False)
-    gold_answer = models.JSONField(null=True, blank=True)
+    gold_answer = models.JSONField(
+        null=True, blank=True, help_text='{"tiers": [[ids], ...]} and/or {"must_flag": [ids] | {id: [flag keys]}}')
+    is_screening = models.BooleanField(
+        default=False, help_text="A gold task of the project's qualification screening set.")
     generation_job = models.ForeignKey(
         "training.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )

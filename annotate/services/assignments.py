@@ -1,9 +1,13 @@
 """Handing out work: leases on tasks.
 
 Counters on Task (submissions_count, active_leases) change only under the task's row lock,
-so `submissions_count + active_leases <= submissions_required` always holds. On PostgreSQL,
-concurrent labelers pass over each other's locked rows (FOR UPDATE SKIP LOCKED); on SQLite,
-transactions start IMMEDIATE, so writers take turns.
+so `submissions_count + active_leases <= submissions_required` always holds for real tasks.
+On PostgreSQL, concurrent labelers pass over each other's locked rows (FOR UPDATE SKIP LOCKED);
+on SQLite, transactions start IMMEDIATE, so writers take turns.
+
+Lock order, everywhere: membership → task → assignment. Gold tasks have no capacity: every
+labeler may do each gold task once, they never complete, and they reach a labeler only through
+the gold mix (project.gold_rate) or the qualification screening.
 """
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentState, Project, Task, TaskState
-from labelers.models import Membership
+from labelers.models import Membership, QualificationStatus
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
+_rng = random.SystemRandom()
 
 
-def _membership(*, user, project: Project) -> Membership:
-    membership = Membership.objects.filter(user=user, project=project).first()
+def _membership(*, user, project: Project, lock: bool = False) -> Membership:
+    qs = Membership.objects.select_for_update() if lock else Membership.objects
+    membership = qs.filter(user=user, project=project).first()
     if membership is None:
         raise PermissionDenied("You are not a member of this project.")
     return membership
@@ -48,8 +54,59 @@ def leases_expire(*, project: Project | None = None, now=None) -> int:
 
 def _shuffled(ids: list[int]) -> list[int]:
     order = list(ids)
-    random.SystemRandom().shuffle(order)
+    _rng.shuffle(order)
     return order
+
+
+def _pick(qs):
+    """The first row of an ordered task queryset, locked; rows other labelers hold are skipped."""
+    if connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True, of=("self",)).first()
+    return qs.first()
+
+
+def _not_done_by(user):
+    return ~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=user, state__in=DONE_STATES))
+
+
+def _gold_pool(*, user, project: Project, screening: bool):
+    pool = Task.objects.filter(project=project, is_gold=True, state=TaskState.OPEN).filter(_not_done_by(user))
+    if screening:
+        pool = pool.filter(is_screening=True)
+    # Random order: a gold task must not be recognisable by when it comes.
+    return pool.order_by("?")
+
+
+def _real_pool(*, user, project: Project):
+    return (
+        Task.objects.filter(project=project, state=TaskState.OPEN, is_gold=False,
+                            submissions_required__gt=F("submissions_count") + F("active_leases"))
+        .filter(_not_done_by(user))
+        .order_by("-priority", "-submissions_count", "pk")
+    )
+
+
+def _screening_gate(*, user, project: Project, membership: Membership):
+    """While a project requires qualification, a labeler who has not passed gets only screening
+    tasks; returns the pool to draw from, or raises with the reason there is none."""
+    from labelers.services.quality import qualification_evaluate
+
+    if membership.qualification_status == QualificationStatus.FAILED:
+        raise PermissionDenied(
+            f"You did not pass this project's screening (score {membership.qualification_score or 0:.0%}, "
+            f"pass mark {project.qualification_pass_mark:.0%}); an admin has been told.")
+    pool = _gold_pool(user=user, project=project, screening=True)
+    if pool.exists():
+        return pool
+    if not Task.objects.filter(project=project, is_screening=True, is_gold=True).exists():
+        raise PermissionDenied(
+            "This project requires a screening before real work, but no screening tasks are set up yet; ask an admin.")
+    # Every screening task is done: decide now (normally decided at the last screening submit).
+    status = qualification_evaluate(project=project, user=user)
+    if status == QualificationStatus.FAILED:
+        membership.refresh_from_db()
+        return _screening_gate(user=user, project=project, membership=membership)
+    return None
 
 
 def task_next_for_labeler(*, user, project: Project) -> Assignment | None:
@@ -57,31 +114,37 @@ def task_next_for_labeler(*, user, project: Project) -> Assignment | None:
 
     A labeler who already holds a live lease in the project gets it back. Never a task they
     submitted or skipped, never more leases on a task than it still needs; tasks closest to
-    completion first (after model-queue priority)."""
-    membership = _membership(user=user, project=project)
-    if membership.is_paused:
-        raise PermissionDenied(f"Your work on this project is paused: {membership.paused_reason or 'ask an admin'}.")
+    completion first (after model-queue priority). A gold task comes with probability
+    project.gold_rate; before qualification, only screening tasks come."""
     now = timezone.now()
-    live = (
-        Assignment.objects.filter(labeler=user, project=project, state=AssignmentState.ACTIVE, expires_at__gt=now)
-        .order_by("leased_at").first()
-    )
-    if live:
-        return live
     leases_expire(project=project, now=now)
-
-    mine = Assignment.objects.filter(task=OuterRef("pk"), labeler=user, state__in=DONE_STATES)
-    pool = (
-        Task.objects.filter(project=project, state=TaskState.OPEN,
-                            submissions_required__gt=F("submissions_count") + F("active_leases"))
-        .exclude(Exists(mine))
-        .order_by("-priority", "-submissions_count", "pk")
-    )
     with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            task = pool.select_for_update(skip_locked=True, of=("self",)).first()
-        else:
-            task = pool.first()
+        # The membership row lock serialises one labeler's own requests (two tabs asking at
+        # once get one lease), and nobody else's.
+        membership = _membership(user=user, project=project, lock=True)
+        if membership.is_paused:
+            raise PermissionDenied(
+                f"Your work on this project is paused: {membership.paused_reason or 'ask an admin'}.")
+        live = (
+            Assignment.objects.filter(labeler=user, project=project, state=AssignmentState.ACTIVE,
+                                      expires_at__gt=now)
+            .order_by("leased_at").first()
+        )
+        if live:
+            return live
+        task = None
+        if project.qualification_required and membership.qualification_status != QualificationStatus.PASSED:
+            screening = _screening_gate(user=user, project=project, membership=membership)
+            if screening is not None:
+                # Gold tasks have no capacity to protect, so no row lock: every labeler may
+                # take the same gold task at once.
+                task = screening.first()
+                if task is None:
+                    return None
+        if task is None and project.gold_rate > 0 and _rng.random() < project.gold_rate:
+            task = _gold_pool(user=user, project=project, screening=False).first()
+        if task is None:
+            task = _pick(_real_pool(user=user, project=project))
         if task is None:
             return None
         Task.objects.filter(pk=task.pk).update(active_leases=F("active_leases") + 1)
@@ -93,29 +156,53 @@ def task_next_for_labeler(*, user, project: Project) -> Assignment | None:
 
 
 def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assignment:
-    """The labeler's own assignment; anyone else's is reported as not found."""
+    """The labeler's own assignment; anyone else's is reported as not found. With lock, the
+    task row and then the assignment row are locked (call inside a transaction)."""
     qs = Assignment.objects.select_related("task", "project")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:
         raise Assignment.DoesNotExist("No such assignment for you.")
+    if lock:
+        Task.objects.select_for_update().filter(pk=assignment.task_id).first()
+        assignment = qs.select_for_update(of=("self",)).get(pk=assignment_id)
     return assignment
 
 
-def lease_check(*, assignment: Assignment, now=None) -> None:
-    """Precondition of every submission: the assignment is active and its lease is live.
-    Call inside a transaction holding the assignment's row lock."""
+def lease_check(*, assignment: Assignment, now=None) -> Assignment:
+    """Precondition of every submission; returns the assignment the submission goes to.
+
+    A live lease passes. An expired one (swept or not) passes when the task still needs a
+    submission; otherwise the labeler is told so: their answer is refused, never dropped
+    silently. If the labeler was leased the same task again meanwhile, the submission goes to
+    that newer lease. Call inside a transaction holding the task and assignment row locks."""
     now = now or timezone.now()
     if assignment.state == AssignmentState.SKIPPED:
         raise ValidationError("You skipped this task; it cannot be submitted.")
-    if assignment.state == AssignmentState.EXPIRED or assignment.expires_at <= now:
-        raise ValidationError("Your lease on this task has expired; ask for the next task.")
-    if assignment.state != AssignmentState.ACTIVE:
+    if assignment.state == AssignmentState.ACTIVE:
+        return assignment  # live, or expired but still counted in the task's active leases
+    if assignment.state != AssignmentState.EXPIRED:
         raise ValidationError(f"This assignment is {assignment.state}.")
+    newer = (Assignment.objects.select_for_update().filter(
+        task_id=assignment.task_id, labeler_id=assignment.labeler_id, state__in=DONE_STATES)
+        .exclude(pk=assignment.pk).first())
+    if newer is not None:
+        if newer.state == AssignmentState.SKIPPED:
+            raise ValidationError("You skipped this task; it cannot be submitted.")
+        return newer
+    task = Task.objects.get(pk=assignment.task_id)
+    if task.state != TaskState.OPEN or (
+            not task.is_gold and task.submissions_count + task.active_leases >= task.submissions_required):
+        raise ValidationError(
+            "Your lease on this task expired and other labelers have since completed it, so your answer "
+            "was not stored. Ask for the next task.")
+    # The task still needs this answer: take the lease back for it.
+    Task.objects.filter(pk=task.pk).update(active_leases=F("active_leases") + 1)
+    assignment.state = AssignmentState.ACTIVE
+    assignment.save(update_fields=["state"])
+    return assignment
 
 
-def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reason: str = "") -> None:
+def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reason: str = "") -> Task:
     """Close an active lease and update the task's counters. Call inside a transaction."""
     now = now or timezone.now()
     task = Task.objects.select_for_update().get(pk=assignment.task_id)
@@ -126,21 +213,35 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
     if state == AssignmentState.SUBMITTED:
         task.submissions_count += 1
         fields.append("submissions_count")
-        if task.submissions_count >= task.submissions_required:
+        if not task.is_gold and task.submissions_count >= task.submissions_required:
             task.state = TaskState.COMPLETE
             fields.append("state")
     task.save(update_fields=fields)
+    return task
 
 
 @transaction.atomic
 def assignment_skip(*, user, assignment_id: int, reason: str) -> Assignment:
-    """Give the task back with a reason; it is never offered to this labeler again."""
+    """Give the task back with a reason; it is never offered to this labeler again. An expired
+    lease can be skipped too (so the task is not offered again)."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why you skip this task.")
     assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
     if assignment.state == AssignmentState.SKIPPED:
         return assignment
-    lease_check(assignment=assignment)
-    assignment_finish(assignment=assignment, state=AssignmentState.SKIPPED, skip_reason=reason[:2000])
+    if assignment.state == AssignmentState.SUBMITTED:
+        raise ValidationError("This task was already submitted; it cannot be skipped.")
+    now = timezone.now()
+    if assignment.state == AssignmentState.EXPIRED:
+        if Assignment.objects.filter(task_id=assignment.task_id, labeler=user, state__in=DONE_STATES).exists():
+            raise ValidationError("You hold a newer lease on this task; skip that one.")
+        assignment.state, assignment.finished_at, assignment.skip_reason = AssignmentState.SKIPPED, now, reason[:2000]
+        assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+    else:
+        assignment_finish(assignment=assignment, state=AssignmentState.SKIPPED, now=now, skip_reason=reason[:2000])
+    if assignment.task.is_screening:
+        from labelers.services.quality import qualification_maybe_decide
+
+        qualification_maybe_decide(project=assignment.project, user=user)
     return assignment

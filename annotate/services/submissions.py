@@ -3,7 +3,8 @@
 Checks are split from writes (`ranking_check` → `ranking_submit`): the check needs the task's
 candidates and the project's scale and flags; the write holds the assignment's row lock.
 Submitting the same answer twice returns the first result; a different answer for an already
-submitted assignment is refused, since submissions are immutable.
+submitted assignment is refused, since submissions are immutable. An answer on an expired lease
+is accepted while the task still needs it (see lease_check).
 """
 from __future__ import annotations
 
@@ -13,9 +14,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotate.models import (
-    AssignmentState, Demonstration, PreferenceStrength, Project, Ranking, RankingOutcome, Task, TaskKind,
+    AssignmentState,
+    Demonstration,
+    PreferenceStrength,
+    Project,
+    Ranking,
+    RankingOutcome,
+    Task,
+    TaskKind,
 )
 from annotate.services.assignments import assignment_finish, assignment_for_user, lease_check
+from labelers.services.quality import ranking_quality_record
 
 
 @dataclass
@@ -104,16 +113,19 @@ def _same(existing, fields: dict) -> bool:
 def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
     assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
     fields = ranking_check(task=assignment.task, project=assignment.project, data=data)
+    if assignment.state != AssignmentState.SUBMITTED:
+        assignment = lease_check(assignment=assignment)
     if assignment.state == AssignmentState.SUBMITTED:
         existing = Ranking.objects.get(assignment=assignment)
         if _same(existing, fields):
             return existing
         raise ValidationError("This task was already submitted; a submission cannot be changed.")
-    lease_check(assignment=assignment)
     ranking = Ranking.objects.create(
         task=assignment.task, assignment=assignment, labeler=user, shown_order=assignment.shown_order, **fields
     )
-    assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED)
+    task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED)
+    # Gold score, qualification, consensus when the task completes, pause checks.
+    ranking_quality_record(ranking=ranking, task=task)
     return ranking
 
 
@@ -160,12 +172,13 @@ def demonstration_check(*, task: Task, data: DemonstrationInput) -> dict:
 def demonstration_submit(*, user, assignment_id: int, data: DemonstrationInput) -> Demonstration:
     assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
     fields = demonstration_check(task=assignment.task, data=data)
+    if assignment.state != AssignmentState.SUBMITTED:
+        assignment = lease_check(assignment=assignment)
     if assignment.state == AssignmentState.SUBMITTED:
         existing = Demonstration.objects.get(assignment=assignment)
         if _same(existing, fields):
             return existing
         raise ValidationError("This task was already submitted; a submission cannot be changed.")
-    lease_check(assignment=assignment)
     demo = Demonstration.objects.create(task=assignment.task, assignment=assignment, labeler=user, **fields)
     assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED)
     return demo

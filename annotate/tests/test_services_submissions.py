@@ -22,7 +22,7 @@ def test_ranking_must_cover_exactly_the_candidates_each_once(labeler, project, m
     task = make_ranking_task(k=4)
     a, b, c, d = task.candidate_ids()
     assignment = _lease(labeler, project)
-    with pytest.raises(ValidationError, match=r"exactly the task's candidates.*missing \[%d\]" % d):
+    with pytest.raises(ValidationError, match=rf"exactly the task's candidates.*missing \[{d}\]"):
         ranking_submit(user=labeler, assignment_id=assignment.pk, data=RankingInput(tiers=[[a], [b], [c]]))
     with pytest.raises(ValidationError, match="more than once"):
         ranking_submit(user=labeler, assignment_id=assignment.pk, data=RankingInput(tiers=[[a], [b], [c], [d, a]]))
@@ -54,7 +54,8 @@ def test_submission_cannot_be_changed(labeler, project, make_ranking_task):
     assert Ranking.objects.get().tiers == [[a], [b]]
 
 
-def test_cannot_submit_someone_elses_or_an_expired_assignment(make_user, labeler, project, make_ranking_task):
+def test_cannot_submit_someone_elses_or_an_expired_and_completed_assignment(make_user, labeler, project,
+                                                                            make_ranking_task):
     from labelers.services import membership_set
 
     task = make_ranking_task(k=2)
@@ -65,9 +66,13 @@ def test_cannot_submit_someone_elses_or_an_expired_assignment(make_user, labeler
     with pytest.raises(Assignment.DoesNotExist, match="No such assignment for you"):
         ranking_submit(user=other, assignment_id=assignment.pk, data=RankingInput(tiers=[[a], [b]]))
     Assignment.objects.filter(pk=assignment.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    with pytest.raises(ValidationError, match="lease on this task has expired"):
+    # The lease expired and the task went to someone else, who completed it.
+    theirs = _lease(other, project)
+    assert theirs.task_id == task.pk
+    ranking_submit(user=other, assignment_id=theirs.pk, data=RankingInput(tiers=[[b], [a]]))
+    with pytest.raises(ValidationError, match="lease on this task expired and other labelers have since completed"):
         ranking_submit(user=labeler, assignment_id=assignment.pk, data=RankingInput(tiers=[[a], [b]]))
-    assert not Ranking.objects.exists()
+    assert Ranking.objects.count() == 1
 
 
 def test_ratings_and_flags_are_checked_against_the_project(labeler, project, make_ranking_task):
