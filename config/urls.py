@@ -16,5 +16,6 @@ urlpatterns = [
     path("labelers/", include("labelers.urls")),
     path("exports/", include("exports.urls")),
     path("training/", include("training.urls")),
+    path("jobs/", include("training.urls_jobs")),
     path("", include("annotate.urls")),
 ]

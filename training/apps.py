@@ -10,3 +10,6 @@ class TrainingConfig(AppConfig):
 
         register_job_kind("noop", handler="training.handlers.noop", queue="default", idempotent=True)
         register_job_kind("convert_model", handler="training.handlers.convert_model", queue="generation", idempotent=True)
+        for kind in ("train_reward", "train_sft"):
+            register_job_kind(kind, handler="training.services.training_jobs.run_training_job", queue="training",
+                              idempotent=True)
