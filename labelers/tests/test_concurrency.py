@@ -1,0 +1,118 @@
+"""64 labelers in real threads on real PostgreSQL, each with its own connection, hammer
+next-task + submit on 200 tasks with overlap 3 until no work is left."""
+import random
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections, transaction
+
+from annotate.models import Assignment, AssignmentState, Ranking, Task, TaskState
+from annotate.services.assignments import assignment_skip, task_next_for_labeler
+from annotate.services.submissions import RankingInput, ranking_submit
+from labelers.services import membership_set
+
+N_LABELERS, N_TASKS, OVERLAP = 64, 200, 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_64_labelers_complete_200_tasks_with_overlap_3(project, make_user, make_ranking_task):
+    project.submissions_required = OVERLAP
+    project.gold_rate = 0
+    project.save()
+    tasks = [make_ranking_task(k=4, submissions_required=OVERLAP) for _ in range(N_TASKS)]
+    users = []
+    for i in range(N_LABELERS):
+        user = make_user(f"crowd{i}")
+        membership_set(project=project, user=user)
+        users.append(user)
+
+    returned, skipped, errors, violations, snapshots = [], [], [], [], []
+    lock = threading.Lock()
+    start = threading.Barrier(N_LABELERS + 1)
+    done = threading.Event()
+
+    def labeler(user, seed):
+        rng = random.Random(seed)
+        try:
+            start.wait()
+            while True:
+                assignment = task_next_for_labeler(user=user, project=project)
+                if assignment is None:
+                    break
+                if rng.random() < 0.05:
+                    assignment_skip(user=user, assignment_id=assignment.pk, reason="not my language")
+                    with lock:
+                        skipped.append((assignment.task_id, user.pk))
+                    continue
+                order = list(assignment.shown_order)
+                rng.shuffle(order)
+                data = RankingInput(tiers=[[c] for c in order], time_on_task_ms=1000)
+                ranking = ranking_submit(user=user, assignment_id=assignment.pk, data=data)
+                if rng.random() < 0.1:  # a double click: the same answer again
+                    again = ranking_submit(user=user, assignment_id=assignment.pk, data=data)
+                    assert again.pk == ranking.pk
+                with lock:
+                    returned.append((ranking.pk, ranking.task_id, user.pk))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            with lock:
+                errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def monitor():
+        # While the crowd works: never more leases out on a task than it still needs.
+        try:
+            while not done.is_set():
+                with transaction.atomic():
+                    _snapshot_check(project, violations)
+                snapshots.append(1)
+                done.wait(0.2)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=labeler, args=(u, i)) for i, u in enumerate(users)]
+    watcher = threading.Thread(target=monitor)
+    for t in threads:
+        t.start()
+    watcher.start()
+    start.wait()
+    for t in threads:
+        t.join(timeout=120)
+    done.set()
+    watcher.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a labeler thread hung"
+    assert errors == []
+    assert violations == [] and len(snapshots) >= 3
+
+    per_task = Counter(Ranking.objects.filter(task__project=project).values_list("task_id", flat=True))
+    assert len(per_task) == N_TASKS and set(per_task.values()) == {OVERLAP}
+    assert Task.objects.filter(project=project, state=TaskState.COMPLETE, submissions_count=OVERLAP,
+                               active_leases=0).count() == N_TASKS
+    pairs = list(Ranking.objects.filter(task__project=project).values_list("task_id", "labeler_id"))
+    assert len(pairs) == len(set(pairs)), "a labeler submitted a task twice"
+    # No submission lost: every answer a labeler was told was stored is in the database, and
+    # nothing else is.
+    stored = set(Ranking.objects.filter(task__project=project).values_list("pk", "task_id", "labeler_id"))
+    assert stored == set(returned) and len(returned) == N_TASKS * OVERLAP
+    assert not set(skipped) & {(t, u) for _, t, u in returned}, "a skipped task came back"
+    assert not Assignment.objects.filter(project=project, state=AssignmentState.ACTIVE).exists()
+    assert len(tasks) == N_TASKS
+    connections.close_all()
+
+
+def _snapshot_check(project, violations):
+    """One consistent snapshot (REPEATABLE READ) of counters, live leases and rankings."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    for t in Task.objects.filter(project=project).values(
+            "pk", "submissions_required", "submissions_count", "active_leases"):
+        if t["submissions_count"] + t["active_leases"] > t["submissions_required"]:
+            violations.append(t)
+    live = Counter(Assignment.objects.filter(project=project, state=AssignmentState.ACTIVE)
+                   .values_list("task_id", flat=True))
+    counted = Counter(Ranking.objects.filter(task__project=project).values_list("task_id", flat=True))
+    for task_id, n in live.items():
+        if n + counted.get(task_id, 0) > OVERLAP:
+            violations.append({"task": task_id, "live": n, "counted": counted.get(task_id, 0)})
