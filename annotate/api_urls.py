@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from annotate import apis
 
 app_name = "annotate-api"
-urlpatterns = []
+urlpatterns = [
+    path("projects/<int:project_id>/assignments/next/", apis.AssignmentNextApi.as_view(), name="assignment-next"),
+    path("projects/<int:project_id>/progress/", apis.ProgressApi.as_view(), name="workspace-progress"),
+    path("assignments/<int:assignment_id>/", apis.AssignmentDetailApi.as_view(), name="assignment-detail"),
+    path("assignments/<int:assignment_id>/ranking/", apis.RankingSubmitApi.as_view(), name="ranking-submit"),
+    path("assignments/<int:assignment_id>/demonstration/", apis.DemonstrationSubmitApi.as_view(),
+         name="demonstration-submit"),
+    path("assignments/<int:assignment_id>/skip/", apis.SkipApi.as_view(), name="assignment-skip"),
+    path("assignments/<int:assignment_id>/suggestions/", apis.SuggestionApi.as_view(), name="assignment-suggestion"),
+]

@@ -1,11 +1,222 @@
-"""HTML views of the annotation app. Thin: they call selectors and services."""
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""HTML views of the annotation app: the home page and the labeler workspace.
 
+Thin: they parse the page's form, call the same services as the REST API (annotate/apis.py),
+and render the next task. With htmx ("submit and next"), a POST answers with the next task's
+fragment; without JavaScript it redirects to the workspace. The page posts candidate
+*positions* (1..K as the labeler sees them), never candidate ids, so the markup says nothing
+about which candidate is which.
+"""
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from annotate.models import Assignment, AssignmentState, PreferenceStrength, RankingOutcome, TaskKind
+from annotate.selectors import (
+    assignment_of_user,
+    candidates_shown,
+    duration_label,
+    labeler_progress_today,
+    position_map,
+    project_for_member,
+)
+from annotate.services.assignments import assignment_skip, task_next_for_labeler
+from annotate.services.submissions import RankingInput, demonstration_submit, ranking_submit
+from annotate.services.text import demonstration_input_build, markdown_to_safe_html
 from labelers.selectors import projects_for_user, user_is_admin
 
 
 @login_required
 def home(request):
     projects = projects_for_user(user=request.user).order_by("name")
-    return render(request, "annotate/home.html", {"projects": projects, "is_admin": user_is_admin(request.user)})
+    member_of = set(request.user.memberships.values_list("project_id", flat=True))
+    return render(request, "annotate/home.html", {
+        "projects": projects, "member_of": member_of, "is_admin": user_is_admin(request.user),
+    })
+
+
+# --- the workspace ---------------------------------------------------------------------------
+
+def _progress(request, project) -> dict:
+    p = labeler_progress_today(user=request.user, project=project)
+    return {**p, "time_label": duration_label(p["time_ms_today"])}
+
+
+def _task_context(request, project, assignment: Assignment | None) -> dict:
+    ctx = {"project": project, "assignment": assignment, "progress": _progress(request, project)}
+    if assignment is None:
+        return ctx
+    task = assignment.task
+    shown = candidates_shown(assignment=assignment)
+    ctx.update(task=task, conversation=task.prompt.conversation, k=len(shown))
+    if task.kind == TaskKind.RANKING:
+        scale = project.rating_scale
+        ctx.update(
+            candidates=shown,
+            rating_values=list(range(scale["min"], scale["max"] + 1)), rating_scale=scale, flags=project.flags,
+            strengths=PreferenceStrength.choices if len(shown) == 2 else [],
+        )
+    else:
+        ctx["suggestions"] = shown
+    return ctx
+
+
+def _render_task(request, project, assignment, status: int = 200):
+    ctx = _task_context(request, project, assignment)
+    template = "annotate/partials/task.html" if request.htmx else "annotate/workspace.html"
+    ctx["oob"] = bool(request.htmx)
+    return render(request, template, ctx, status=status)
+
+
+def _next_assignment(request, project):
+    """The labeler's next assignment, or None; a paused labeler is told why (403)."""
+    return task_next_for_labeler(user=request.user, project=project)
+
+
+@login_required
+@require_GET
+def workspace(request, project_id: int):
+    project = project_for_member(user=request.user, project_id=project_id)
+    try:
+        assignment = _next_assignment(request, project)
+    except PermissionDenied as exc:
+        return render(request, "annotate/workspace.html", {"project": project, "blocked": str(exc)}, status=403)
+    return _render_task(request, project, assignment)
+
+
+def _after_write(request, project, done_message: str):
+    if not request.htmx:
+        messages.success(request, done_message)
+        return redirect("annotate:workspace", project_id=project.pk)
+    try:
+        assignment = _next_assignment(request, project)
+    except PermissionDenied as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    return _render_task(request, project, assignment)
+
+
+def _error(request, project, exc: Exception):
+    """A refused write: htmx shows the message and keeps the labeler's work on the page;
+    without JavaScript the message is flashed on the workspace."""
+    text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    if request.htmx:
+        return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+    messages.error(request, text)
+    return redirect("annotate:workspace", project_id=project.pk)
+
+
+def _int(value, what: str, default: int | None = None) -> int | None:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{what}: {value!r} is not a whole number.")
+
+
+def ranking_input_from_form(post, positions: dict[int, int]) -> RankingInput:
+    """The page's form → RankingInput with candidate ids (the page only knows positions)."""
+    def cid(pos) -> int:
+        pos = _int(pos, "position")
+        if pos not in positions:
+            raise ValidationError(f"There is no candidate {pos} in this task.")
+        return positions[pos]
+
+    outcome = post.get("outcome") or RankingOutcome.RANKED
+    tiers = []
+    if outcome == RankingOutcome.RANKED:
+        try:
+            raw = json.loads(post.get("tiers") or "[]")
+        except json.JSONDecodeError:
+            raise ValidationError("The ranking could not be read; reload the page.")
+        if not isinstance(raw, list) or not all(isinstance(t, list) for t in raw):
+            raise ValidationError("The ranking could not be read; reload the page.")
+        tiers = [[cid(p) for p in tier] for tier in raw]
+        if not tiers:
+            raise ValidationError("Rank the candidates, or choose “none is acceptable” or “can't judge”.")
+    ratings, flags = {}, {}
+    for pos, candidate_id in positions.items():
+        rating = _int(post.get(f"rating_{pos}"), f"rating of candidate {pos}")
+        if rating is not None:
+            ratings[candidate_id] = rating
+        chosen = [f for f in post.getlist(f"flags_{pos}") if f]
+        if chosen:
+            flags[candidate_id] = chosen
+    return RankingInput(
+        outcome=outcome, tiers=tiers, ratings=ratings, flags=flags,
+        cant_judge_reason=post.get("cant_judge_reason", "") if outcome == RankingOutcome.CANT_JUDGE else "",
+        preference_strength=post.get("preference_strength", ""), rationale=post.get("rationale", ""),
+        time_on_task_ms=max(0, _int(post.get("time_on_task_ms"), "time on task", 0)),
+    )
+
+
+@login_required
+@require_POST
+def ranking_post(request, project_id: int, assignment_id: int):
+    project = project_for_member(user=request.user, project_id=project_id)
+    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
+    try:
+        data = ranking_input_from_form(request.POST, position_map(assignment=assignment))
+        ranking_submit(user=request.user, assignment_id=assignment.pk, data=data)
+    except (ValidationError, PermissionDenied) as exc:
+        return _error(request, project, exc)
+    return _after_write(request, project, "Ranking saved.")
+
+
+@login_required
+@require_POST
+def demonstration_post(request, project_id: int, assignment_id: int):
+    project = project_for_member(user=request.user, project_id=project_id)
+    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
+    try:
+        conversation = suggestions = None
+        if assignment.task.kind == TaskKind.DIALOGUE:
+            conversation = json.loads(request.POST.get("conversation") or "[]")
+            suggestions = json.loads(request.POST.get("suggestions") or "[]")
+        elif request.POST.get("suggestion_candidate_id"):
+            suggestions = [{"candidate_id": _int(request.POST["suggestion_candidate_id"], "suggestion")}]
+        data = demonstration_input_build(
+            user=request.user, assignment=assignment, text=request.POST.get("text", ""),
+            conversation=conversation, suggestions=suggestions,
+            time_on_task_ms=max(0, _int(request.POST.get("time_on_task_ms"), "time on task", 0)),
+        )
+        demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
+    except json.JSONDecodeError:
+        return _error(request, project, ValidationError("The conversation could not be read; reload the page."))
+    except (ValidationError, PermissionDenied) as exc:
+        return _error(request, project, exc)
+    return _after_write(request, project, "Demonstration saved.")
+
+
+@login_required
+@require_POST
+def skip_post(request, project_id: int, assignment_id: int):
+    project = project_for_member(user=request.user, project_id=project_id)
+    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
+    if assignment.state == AssignmentState.SUBMITTED:
+        return _error(request, project, ValidationError("This task is already submitted."))
+    try:
+        assignment_skip(user=request.user, assignment_id=assignment.pk, reason=request.POST.get("reason", ""))
+    except (ValidationError, PermissionDenied) as exc:
+        return _error(request, project, exc)
+    return _after_write(request, project, "Task skipped.")
+
+
+@login_required
+@require_POST
+def markdown_preview(request, project_id: int):
+    """Sanitised HTML of the posted markdown, for the demonstration's preview tab."""
+    project_for_member(user=request.user, project_id=project_id)
+    html = markdown_to_safe_html(request.POST.get("text", ""))
+    return HttpResponse(html or '<p class="muted">Nothing to preview yet.</p>')
+
+
+def workspace_url(project) -> str:
+    return reverse("annotate:workspace", kwargs={"project_id": project.pk})

@@ -1,0 +1,241 @@
+"""The labeler workspace over REST: everything the page does, for a custom front end or a
+script. One APIView per operation; each parses, calls the same service as the HTML view, and
+serialises. Candidates are listed in this labeler's shown order, without their model.
+
+    POST /api/projects/{id}/assignments/next/      lease the next task (or {"assignment": null})
+    GET  /api/assignments/{id}/                    the task behind an assignment
+    POST /api/assignments/{id}/ranking/            submit a ranking (or none acceptable / can't judge)
+    POST /api/assignments/{id}/demonstration/      submit a demonstration or a dialogue
+    POST /api/assignments/{id}/skip/               skip with a reason
+    POST /api/assignments/{id}/suggestions/        ask the model for an assistant turn (a Job)
+    GET  /api/projects/{id}/progress/              done today, time on task, guidelines
+"""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Assignment, PreferenceStrength, RankingOutcome, TaskKind, validate_conversation
+from annotate.selectors import assignment_of_user, candidates_shown, labeler_progress_today, project_for_member
+from annotate.services.assignments import assignment_skip, task_next_for_labeler
+from annotate.services.submissions import RankingInput, demonstration_submit, ranking_submit
+from annotate.services.text import demonstration_input_build, markdown_to_safe_html
+
+NO_WORK = "No work available right now: every task is done or being worked on by someone else."
+
+
+class CandidateOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    position = serializers.IntegerField(help_text="1-based, in this labeler's shuffled order.")
+    text = serializers.CharField()
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(trim_whitespace=False)
+
+
+class AssignmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    task = serializers.IntegerField(source="task_id")
+    kind = serializers.ChoiceField(choices=TaskKind.choices, source="task.kind")
+    state = serializers.CharField()
+    leased_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    conversation = MessageSerializer(many=True, source="task.prompt.conversation")
+    candidates = serializers.SerializerMethodField()
+    rating_scale = serializers.JSONField(source="project.rating_scale")
+    flags = serializers.JSONField(source="project.flags")
+
+    @extend_schema_field(CandidateOutput(many=True))
+    def get_candidates(self, assignment) -> list[dict]:
+        return [CandidateOutput(c).data for c in candidates_shown(assignment=assignment)]
+
+
+class NextOutput(serializers.Serializer):
+    assignment = AssignmentOutput(allow_null=True)
+    detail = serializers.CharField()
+
+
+def _assignment(request, assignment_id: int) -> Assignment:
+    return assignment_of_user(user=request.user, assignment_id=assignment_id)
+
+
+class AssignmentNextApi(APIView):
+    """Lease the next task of the project (a live lease is returned again, not doubled)."""
+
+    @extend_schema(request=None, responses=NextOutput)
+    def post(self, request, project_id: int):
+        project = project_for_member(user=request.user, project_id=project_id)
+        assignment = task_next_for_labeler(user=request.user, project=project)
+        if assignment is None:
+            return Response({"assignment": None, "detail": NO_WORK})
+        return Response({"assignment": AssignmentOutput(assignment).data, "detail": "Task leased."})
+
+
+class AssignmentDetailApi(APIView):
+    @extend_schema(responses=AssignmentOutput)
+    def get(self, request, assignment_id: int):
+        return Response(AssignmentOutput(_assignment(request, assignment_id)).data)
+
+
+class RankingSubmitApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RankingSubmitInput"
+
+        outcome = serializers.ChoiceField(choices=RankingOutcome.choices, default=RankingOutcome.RANKED)
+        tiers = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), default=list,
+                                      help_text="Candidate ids best to worst; ids in one inner list are tied.")
+        ratings = serializers.DictField(child=serializers.IntegerField(), default=dict,
+                                        help_text="{candidate id: rating on the project's scale}")
+        flags = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), default=dict,
+                                      help_text="{candidate id: [flag keys]}")
+        cant_judge_reason = serializers.CharField(allow_blank=True, default="", max_length=2000)
+        preference_strength = serializers.ChoiceField(choices=PreferenceStrength.choices, allow_blank=True,
+                                                      default="", help_text="Only for tasks with 2 candidates.")
+        rationale = serializers.CharField(allow_blank=True, default="", max_length=10000)
+        time_on_task_ms = serializers.IntegerField(min_value=0, default=0)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RankingSubmitOutput"
+
+        id = serializers.IntegerField()
+        assignment = serializers.IntegerField(source="assignment_id")
+        task = serializers.IntegerField(source="task_id")
+        outcome = serializers.CharField()
+        tiers = serializers.JSONField()
+        ratings = serializers.JSONField()
+        flags = serializers.JSONField()
+        cant_judge_reason = serializers.CharField()
+        preference_strength = serializers.CharField()
+        rationale = serializers.CharField()
+        shown_order = serializers.JSONField()
+        time_on_task_ms = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, assignment_id: int):
+        assignment = _assignment(request, assignment_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ranking = ranking_submit(user=request.user, assignment_id=assignment.pk,
+                                 data=RankingInput(**serializer.validated_data))
+        return Response(self.OutputSerializer(ranking).data, status=status.HTTP_201_CREATED)
+
+
+class SuggestionSourceSerializer(serializers.Serializer):
+    turn = serializers.IntegerField(required=False, min_value=0, help_text="Dialogue only: the assistant turn.")
+    candidate_id = serializers.IntegerField(required=False)
+    job_id = serializers.IntegerField(required=False)
+
+
+class DemonstrationSubmitApi(APIView):
+    """Demonstration tasks take `text`; dialogue tasks take `conversation`. `suggestions`
+    names what the labeler started from; the edit distance is computed by the server."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DemonstrationSubmitInput"
+
+        text = serializers.CharField(allow_blank=True, default="", trim_whitespace=False, max_length=100_000)
+        conversation = MessageSerializer(many=True, required=False, allow_null=True)
+        suggestions = SuggestionSourceSerializer(many=True, default=list)
+        time_on_task_ms = serializers.IntegerField(min_value=0, default=0)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DemonstrationSubmitOutput"
+
+        id = serializers.IntegerField()
+        assignment = serializers.IntegerField(source="assignment_id")
+        task = serializers.IntegerField(source="task_id")
+        text = serializers.CharField()
+        conversation = serializers.JSONField()
+        suggestion_used = serializers.BooleanField()
+        suggestion_candidate = serializers.IntegerField(source="suggestion_candidate_id", allow_null=True)
+        edit_distance = serializers.FloatField(allow_null=True)
+        time_on_task_ms = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, assignment_id: int):
+        assignment = _assignment(request, assignment_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        v = serializer.validated_data
+        conversation = [dict(m) for m in v["conversation"]] if v.get("conversation") else None
+        data = demonstration_input_build(
+            user=request.user, assignment=assignment, text=v["text"], conversation=conversation,
+            suggestions=[dict(s) for s in v["suggestions"]], time_on_task_ms=v["time_on_task_ms"],
+        )
+        demo = demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
+        return Response(self.OutputSerializer(demo).data, status=status.HTTP_201_CREATED)
+
+
+class SkipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SkipInput"
+
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=inline_serializer(
+        "SkipOutput", {"assignment": serializers.IntegerField(), "state": serializers.CharField(),
+                       "skip_reason": serializers.CharField()}))
+    def post(self, request, assignment_id: int):
+        assignment = _assignment(request, assignment_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assignment = assignment_skip(user=request.user, assignment_id=assignment.pk,
+                                     reason=serializer.validated_data["reason"])
+        return Response({"assignment": assignment.pk, "state": assignment.state,
+                         "skip_reason": assignment.skip_reason})
+
+
+class SuggestionApi(APIView):
+    """A model suggestion for the next assistant turn of a dialogue: starts a "suggest" job;
+    poll /api/jobs/{job_id}/ until it has a result {"text": ...}. 503 when no suggestion
+    model is set up."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SuggestionInput"
+
+        conversation = MessageSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={202: inline_serializer(
+        "SuggestionOutput", {"job_id": serializers.IntegerField(), "status": serializers.CharField()})})
+    def post(self, request, assignment_id: int):
+        from training.services.jobs import JOB_KINDS, job_create
+
+        assignment = _assignment(request, assignment_id)
+        if assignment.state != "active":
+            raise exceptions.ValidationError({"detail": f"This assignment is {assignment.state}."})
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation = [dict(m) for m in serializer.validated_data["conversation"]]
+        validate_conversation(conversation)  # must end with a user turn
+        if "suggest" not in JOB_KINDS:
+            return Response({"detail": "Model suggestions are unavailable: no suggestion model is set up."},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        job = job_create(kind="suggest", params={"conversation": conversation, "project_id": assignment.project_id},
+                         project=assignment.project, user=request.user)
+        return Response({"job_id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class ProgressApi(APIView):
+    @extend_schema(responses=inline_serializer("WorkspaceProgress", {
+        "done_today": serializers.IntegerField(), "skipped_today": serializers.IntegerField(),
+        "time_ms_today": serializers.IntegerField(), "guidelines": serializers.CharField(),
+        "guidelines_html": serializers.CharField(help_text="Sanitised HTML of the markdown guidelines."),
+    }))
+    def get(self, request, project_id: int):
+        project = project_for_member(user=request.user, project_id=project_id)
+        progress = labeler_progress_today(user=request.user, project=project)
+        return Response({**progress, "guidelines": project.guidelines,
+                         "guidelines_html": markdown_to_safe_html(project.guidelines)})

@@ -1,0 +1,90 @@
+"""Reads for the labeler workspace: what a labeler may open, what a task shows, progress.
+
+Candidates are always listed in the assignment's shown order (shuffled per labeler) and never
+say which model wrote them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db.models import Count, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from annotate.models import Assignment, Candidate, Demonstration, Project, Ranking
+from labelers.models import Membership
+
+
+def project_for_member(*, user, project_id: int) -> Project:
+    """The project if the user is a member; otherwise 404, so non-members cannot even tell
+    whether it exists."""
+    project = Project.objects.filter(pk=project_id, memberships__user=user).first()
+    if project is None:
+        raise Http404("No such project for you.")
+    return project
+
+
+def membership_for(*, user, project: Project) -> Membership | None:
+    return Membership.objects.filter(user=user, project=project).first()
+
+
+def assignment_of_user(*, user, assignment_id: int) -> Assignment:
+    assignment = (
+        Assignment.objects.select_related("task", "task__prompt", "project")
+        .filter(pk=assignment_id, labeler=user).first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment for you.")
+    return assignment
+
+
+@dataclass(frozen=True)
+class ShownCandidate:
+    position: int  # 1-based, as the labeler sees it (and types it)
+    id: int
+    text: str
+
+
+def candidates_shown(*, assignment: Assignment) -> list[ShownCandidate]:
+    """The task's candidates in the order this labeler sees them. Candidates added to the
+    task after the lease (never expected) are appended, so nothing is hidden."""
+    texts = dict(
+        Candidate.objects.filter(tasks=assignment.task_id).values_list("pk", "text")
+    )
+    order = [cid for cid in (assignment.shown_order or []) if cid in texts]
+    order += sorted(set(texts) - set(order))
+    return [ShownCandidate(position=i + 1, id=cid, text=texts[cid]) for i, cid in enumerate(order)]
+
+
+def position_map(*, assignment: Assignment) -> dict[int, int]:
+    """{position (1-based): candidate id} for turning what the page posts into ids."""
+    return {c.position: c.id for c in candidates_shown(assignment=assignment)}
+
+
+def _start_of_today() -> datetime:
+    today = timezone.localdate()
+    return timezone.make_aware(datetime.combine(today, time.min))
+
+
+def labeler_progress_today(*, user, project: Project) -> dict:
+    """Tasks done today in this project and the active time they took."""
+    since = _start_of_today()
+    done, spent = 0, 0
+    for model in (Ranking, Demonstration):
+        agg = model.objects.filter(labeler=user, task__project=project, created_at__gte=since).aggregate(
+            n=Count("pk"), ms=Sum("time_on_task_ms")
+        )
+        done += agg["n"] or 0
+        spent += agg["ms"] or 0
+    skipped = Assignment.objects.filter(
+        labeler=user, project=project, state="skipped", finished_at__gte=since
+    ).count()
+    return {"done_today": done, "skipped_today": skipped, "time_ms_today": spent}
+
+
+def duration_label(ms: int) -> str:
+    minutes = int(ms // 60000)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"

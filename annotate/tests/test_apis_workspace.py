@@ -1,0 +1,151 @@
+"""The workspace over REST: a script can drive a labeler session with the same services."""
+import pytest
+from rest_framework.test import APIClient
+
+from annotate.models import Assignment, AssignmentState, Demonstration, Ranking, RankingOutcome
+from annotate.services.projects import candidate_create, prompt_create, task_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(labeler):
+    client = APIClient()
+    client.force_authenticate(labeler)
+    return client
+
+
+def _next(api, project):
+    response = api.post(f"/api/projects/{project.pk}/assignments/next/")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_script_ranks_then_hears_no_work(api, labeler, project, make_ranking_task):
+    task = make_ranking_task(k=4)
+    body = _next(api, project)
+    a = body["assignment"]
+    assert a["kind"] == "ranking" and a["task"] == task.pk
+    assignment = Assignment.objects.get(pk=a["id"])
+    assert [c["id"] for c in a["candidates"]] == assignment.shown_order
+    assert [c["position"] for c in a["candidates"]] == [1, 2, 3, 4]
+    assert "source" not in a["candidates"][0] and "model_version" not in a["candidates"][0]
+    assert api.get(f"/api/assignments/{a['id']}/").json()["id"] == a["id"]
+    w, x, y, z = assignment.shown_order
+    response = api.post(f"/api/assignments/{a['id']}/ranking/", {
+        "tiers": [[y], [w, x], [z]], "ratings": {str(y): 7}, "flags": {str(z): ["hallucination"]},
+        "time_on_task_ms": 5000}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["tiers"] == [[y], [w, x], [z]] and response.json()["shown_order"] == [w, x, y, z]
+    assert Ranking.objects.get().ratings == {str(y): 7}
+    body = _next(api, project)
+    assert body["assignment"] is None and "No work available" in body["detail"]
+    progress = api.get(f"/api/projects/{project.pk}/progress/").json()
+    assert progress["done_today"] == 1 and progress["time_ms_today"] == 5000
+
+
+def test_bad_rankings_are_refused_with_their_message(api, project, make_ranking_task):
+    make_ranking_task(k=2)
+    a = _next(api, project)["assignment"]
+    one, two = (c["id"] for c in a["candidates"])
+    response = api.post(f"/api/assignments/{a['id']}/ranking/", {"tiers": [[one]]}, format="json")
+    assert response.status_code == 400 and "exactly the task's candidates" in str(response.json())
+    response = api.post(f"/api/assignments/{a['id']}/ranking/", {"tiers": [[one], [two]], "ratings": {str(one): 99}},
+                        format="json")
+    assert response.status_code == 400 and "outside the scale 1–7" in str(response.json())
+    response = api.post(f"/api/assignments/{a['id']}/ranking/", {"outcome": "cant_judge"}, format="json")
+    assert response.status_code == 400 and "Say why you can't judge" in str(response.json())
+    response = api.post(f"/api/assignments/{a['id']}/ranking/",
+                        {"outcome": "cant_judge", "cant_judge_reason": "Needs medical knowledge"}, format="json")
+    assert response.status_code == 201
+    assert Ranking.objects.get().outcome == RankingOutcome.CANT_JUDGE
+
+
+def test_skip_over_api(api, labeler, project, make_ranking_task):
+    make_ranking_task(k=2)
+    a = _next(api, project)["assignment"]
+    assert api.post(f"/api/assignments/{a['id']}/skip/", {}, format="json").status_code == 400
+    response = api.post(f"/api/assignments/{a['id']}/skip/", {"reason": "Broken prompt"}, format="json")
+    assert response.json() == {"assignment": a["id"], "state": "skipped", "skip_reason": "Broken prompt"}
+    assert _next(api, project)["assignment"] is None
+
+
+def test_dialogue_over_api_with_suggestion_distance(api, project):
+    prompt = prompt_create(project=project, conversation="Plan a picnic.")
+    cand = candidate_create(prompt=prompt, text="Bring bread and fruit.", source="model")
+    task_create(project=project, prompt=prompt, kind="dialogue", candidates=[cand])
+    a = _next(api, project)["assignment"]
+    conversation = [
+        {"role": "user", "content": "Plan a picnic."},
+        {"role": "assistant", "content": "Bring bread, cheese and fruit."},
+        {"role": "user", "content": "And drinks?"},
+        {"role": "assistant", "content": "Water and lemonade."},
+    ]
+    bad = api.post(f"/api/assignments/{a['id']}/demonstration/",
+                   {"conversation": conversation, "suggestions": [{"turn": 2, "candidate_id": cand.pk}]}, format="json")
+    assert bad.status_code == 400 and "not an assistant turn" in str(bad.json())
+    response = api.post(f"/api/assignments/{a['id']}/demonstration/",
+                        {"conversation": conversation, "suggestions": [{"turn": 1, "candidate_id": cand.pk}]},
+                        format="json")
+    assert response.status_code == 201, response.content
+    demo = Demonstration.objects.get()
+    assert demo.conversation == conversation and demo.suggestion_used and demo.suggestion_candidate_id == cand.pk
+    assert 0 < demo.edit_distance < 0.5
+
+
+def test_suggestion_job_is_unavailable_or_created(api, project, make_ranking_task):
+    from training.services.jobs import JOB_KINDS
+
+    prompt = prompt_create(project=project, conversation="Hi")
+    task_create(project=project, prompt=prompt, kind="dialogue")
+    a = _next(api, project)["assignment"]
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                    {"role": "user", "content": "Tell me a joke"}]
+    response = api.post(f"/api/assignments/{a['id']}/suggestions/", {"conversation": conversation}, format="json")
+    if "suggest" in JOB_KINDS:
+        assert response.status_code == 202 and response.json()["job_id"]
+    else:
+        assert response.status_code == 503 and "unavailable" in response.json()["detail"]
+    bad = api.post(f"/api/assignments/{a['id']}/suggestions/", {"conversation": conversation[:2]}, format="json")
+    assert bad.status_code == 400 and "end with a user turn" in str(bad.json())
+
+
+def test_non_member_gets_404_and_others_assignments_are_hidden(make_user, labeler, project, make_ranking_task):
+    make_ranking_task(k=2)
+    client = APIClient()
+    client.force_authenticate(labeler)
+    a = _next(client, project)["assignment"]
+    outsider = APIClient()
+    outsider.force_authenticate(make_user("outsider"))
+    assert outsider.post(f"/api/projects/{project.pk}/assignments/next/").status_code == 404
+    assert outsider.get(f"/api/projects/{project.pk}/progress/").status_code == 404
+    assert outsider.get(f"/api/assignments/{a['id']}/").status_code == 404
+    one, two = (c["id"] for c in a["candidates"])
+    response = outsider.post(f"/api/assignments/{a['id']}/ranking/", {"tiers": [[one], [two]]}, format="json")
+    assert response.status_code == 404
+    assert outsider.post(f"/api/assignments/{a['id']}/skip/", {"reason": "x"}, format="json").status_code == 404
+    assert Assignment.objects.get(pk=a["id"]).state == AssignmentState.ACTIVE
+    assert APIClient().post(f"/api/projects/{project.pk}/assignments/next/").status_code in (401, 403)
+
+
+def test_session_writes_need_csrf(labeler, project, make_ranking_task):
+    make_ranking_task(k=2)
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(labeler)
+    response = client.post(f"/api/projects/{project.pk}/assignments/next/")
+    assert response.status_code == 403 and "CSRF" in str(response.json())
+
+
+def test_workspace_endpoints_are_in_the_openapi_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    paths = schema["paths"]
+    for path in ("/api/projects/{project_id}/assignments/next/", "/api/assignments/{assignment_id}/ranking/",
+                 "/api/assignments/{assignment_id}/demonstration/", "/api/assignments/{assignment_id}/skip/",
+                 "/api/assignments/{assignment_id}/suggestions/", "/api/projects/{project_id}/progress/"):
+        assert path in paths, path
+    ranking = paths["/api/assignments/{assignment_id}/ranking/"]["post"]
+    ref = ranking["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert ref == "RankingSubmitInputRequest"
+    assert {"tiers", "ratings", "flags", "outcome"} <= set(schema["components"]["schemas"][ref]["properties"])

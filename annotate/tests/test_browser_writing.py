@@ -1,0 +1,96 @@
+"""Demonstration and dialogue pages in a real browser."""
+import pytest
+from playwright.sync_api import expect
+
+from annotate.models import Assignment, Demonstration
+from annotate.services.projects import candidate_create, prompt_create, task_create
+from annotate.services.text import edit_distance_normalised
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _open(page, live_server, project):
+    page.goto(f"{live_server.url}/projects/{project.pk}/work/")
+    expect(page.locator("#workspace [data-task-root][data-mounted]")).to_have_count(1)
+
+
+def test_demonstration_from_model_suggestion_records_use_and_edit_distance(live_server, page, page_guard, login,
+                                                                           labeler, project):
+    project.guidelines = "# How to write\nBe **kind**. <script>alert('g')</script>"
+    project.save()
+    prompt = prompt_create(project=project, conversation="How do I boil an egg?")
+    suggestion = "Put the egg in **boiling** water for 8 minutes."
+    cand = candidate_create(prompt=prompt, text=suggestion, source="model")
+    task = task_create(project=project, prompt=prompt, kind="demonstration", candidates=[cand])
+    login(labeler)
+    _open(page, live_server, project)
+
+    page.keyboard.press("g")  # guidelines: sanitised markdown in a panel
+    guidelines = page.get_by_role("dialog", name="Guidelines · Test project")
+    expect(guidelines.get_by_role("heading", name="How to write")).to_be_visible()
+    expect(guidelines).to_contain_text("<script>alert('g')</script>")
+    page.keyboard.press("Escape")
+    expect(guidelines).to_be_hidden()
+
+    page.keyboard.press("Control+Enter")  # empty: refused on the page
+    expect(page.locator("[data-error]").first).to_have_text("Write an answer before submitting.")
+    page.keyboard.press("i")
+    answer = page.get_by_label("Your answer (markdown)")
+    expect(answer).to_have_value(suggestion)
+    answer.press("End")
+    answer.type(" Then cool it in cold water.")
+    expect(page.locator("[data-length-guide]")).to_contain_text("15 words")
+    answer.press("Escape")
+    page.keyboard.press("p")  # preview: server-rendered, sanitised markdown
+    expect(page.locator("[data-preview] strong")).to_have_text("boiling")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("heading", name="No work available right now")).to_be_visible()
+
+    demo = Demonstration.objects.get(task=task)
+    final = suggestion + " Then cool it in cold water."
+    assert demo.text == final and demo.suggestion_used and demo.suggestion_candidate_id == cand.pk
+    assert demo.edit_distance == pytest.approx(edit_distance_normalised(suggestion, final), abs=1e-4)
+    assert 0 < demo.edit_distance < 0.5 and demo.time_on_task_ms > 0
+
+
+def test_dialogue_of_two_user_and_two_assistant_turns_is_one_conversation(live_server, page, page_guard, login,
+                                                                         labeler, project):
+    from training.services.jobs import JOB_KINDS
+
+    prompt = prompt_create(project=project, conversation="Help me name my cat.")
+    cand = candidate_create(prompt=prompt, text="How about Miso?", source="model")
+    task = task_create(project=project, prompt=prompt, kind="dialogue", candidates=[cand])
+    login(labeler)
+    _open(page, live_server, project)
+    turns = page.locator("[data-turns] > li")
+    expect(turns).to_have_count(2)  # the prompt's user turn and an empty assistant turn
+    page.keyboard.press("i")  # first assistant turn: the task's candidate
+    expect(turns.nth(1).locator("textarea")).to_have_value("How about Miso?")
+    turns.nth(1).locator("textarea").press("End")
+    turns.nth(1).locator("textarea").type(" Or Tofu.")
+    turns.nth(1).locator("textarea").press("Escape")
+    page.keyboard.press("a")
+    page.keyboard.type("She is grey and very calm.")
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    expect(turns).to_have_count(4)
+    expect(turns.nth(3)).to_have_attribute("data-role", "assistant")
+    turns.nth(3).get_by_role("button", name="Insert model suggestion").click()
+    if "suggest" not in JOB_KINDS:  # degrade gracefully without a suggestion model
+        expect(turns.nth(3).get_by_role("button", name="Suggestions unavailable")).to_be_visible()
+    else:
+        expect(turns.nth(3).locator("[data-suggest-status]")).to_contain_text("Asking the model")
+    turns.nth(3).locator("textarea").fill("Then Smokey or Pebble would suit her.")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("heading", name="No work available right now")).to_be_visible()
+
+    demo = Demonstration.objects.get(task=task)
+    assert demo.conversation == [
+        {"role": "user", "content": "Help me name my cat."},
+        {"role": "assistant", "content": "How about Miso? Or Tofu."},
+        {"role": "user", "content": "She is grey and very calm."},
+        {"role": "assistant", "content": "Then Smokey or Pebble would suit her."},
+    ]
+    assert demo.suggestion_used and demo.suggestion_candidate_id == cand.pk
+    assert demo.edit_distance == pytest.approx(edit_distance_normalised("How about Miso?", "How about Miso? Or Tofu."))
+    assert Assignment.objects.get(task=task).state == "submitted"

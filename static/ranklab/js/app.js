@@ -1,0 +1,134 @@
+// Ranklab workspace: mounts one behaviour per data-controller, re-mounts after htmx swaps,
+// and owns what every task shares: dialogs, global keys, active-time measurement, errors.
+//
+//   <form data-task-root data-task-form="ranking" data-controller="ranking"> … </form>
+//   <button data-open-dialog="guidelines">Guidelines</button>  <dialog id="guidelines">…</dialog>
+//
+// A controller may set on its root: el.validate() -> "" or an error message (blocks submit),
+// el.beforeSubmit() (write hidden fields), el.onKey(event) -> true when it handled the key.
+import { mountRanking } from "./ranking.js";
+import { mountDemonstration, mountDialogue } from "./demonstration.js";
+
+const controllers = { ranking: mountRanking, demonstration: mountDemonstration, dialogue: mountDialogue };
+
+// --- active time on task: counts only while the tab is visible --------------------------------
+function startTimer(root) {
+  root.activeMs = 0;
+  root.visibleSince = document.visibilityState === "visible" ? performance.now() : null;
+  root.elapsed = () => root.activeMs + (root.visibleSince === null ? 0 : performance.now() - root.visibleSince);
+}
+
+document.addEventListener("visibilitychange", () => {
+  document.querySelectorAll("[data-task-root]").forEach((root) => {
+    if (!root.elapsed) return;
+    if (document.visibilityState === "visible") {
+      if (root.visibleSince === null) root.visibleSince = performance.now();
+    } else if (root.visibleSince !== null) {
+      root.activeMs += performance.now() - root.visibleSince;
+      root.visibleSince = null;
+    }
+  });
+});
+
+function mount(scope) {
+  const found = scope.matches?.("[data-controller]") ? [scope] : [];
+  found.push(...scope.querySelectorAll("[data-controller]"));
+  for (const el of found) {
+    if (el.mounted) continue;
+    el.mounted = true;
+    if (el.matches("[data-task-root]")) startTimer(el);
+    for (const name of el.dataset.controller.split(/\s+/)) controllers[name]?.(el);
+    el.dataset.mounted = "true"; // lets tests (and CSS) know the behaviour is live
+  }
+}
+
+export function showError(form, message) {
+  const box = form?.querySelector("[data-error]");
+  if (box) box.textContent = message;
+}
+
+// --- submitting ---------------------------------------------------------------------------
+document.addEventListener("htmx:confirm", (event) => {
+  const form = event.target;
+  if (!form.matches?.("form[data-task-form]")) return;
+  const problem = form.validate ? form.validate() : "";
+  if (problem) {
+    event.preventDefault();
+    showError(form, problem);
+    return;
+  }
+  showError(form, "");
+  form.beforeSubmit?.();
+  const time = form.querySelector("[data-field=time]");
+  const root = document.querySelector("#workspace [data-task-root]");
+  if (time && root?.elapsed) time.value = String(Math.round(root.elapsed()));
+});
+
+document.addEventListener("htmx:responseError", (event) => {
+  const form = event.detail.elt.closest("form");
+  const text = event.detail.xhr.responseText || `The server refused this (${event.detail.xhr.status}).`;
+  showError(form, text.length > 500 ? `The server refused this (${event.detail.xhr.status}).` : text);
+});
+
+document.addEventListener("htmx:sendError", (event) => {
+  showError(event.detail.elt.closest("form"), "Could not reach the server. Your work is still here: try again.");
+});
+
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.detail.target.id !== "workspace") return;
+  window.scrollTo(0, 0);
+  const title = event.detail.target.querySelector(".task-title, [data-task-root]");
+  title?.focus({ preventScroll: true });
+});
+
+// --- dialogs ------------------------------------------------------------------------------
+function openDialog(id) {
+  const dialog = document.getElementById(id);
+  if (!dialog || dialog.open) return;
+  dialog.showModal();
+  dialog.querySelector("input:not([type=hidden]), textarea")?.focus();
+}
+
+document.addEventListener("click", (event) => {
+  const opener = event.target.closest("[data-open-dialog]");
+  if (opener) openDialog(opener.dataset.openDialog);
+  const closer = event.target.closest("[data-close-dialog]");
+  if (closer) closer.closest("dialog")?.close();
+});
+
+// --- keys -----------------------------------------------------------------------------------
+function isTextField(el) {
+  if (!el || el === document.body) return false;
+  if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+  return el.tagName === "INPUT" && !["radio", "checkbox", "button", "submit", "reset"].includes(el.type);
+}
+
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  const taskRoot = document.querySelector("#workspace [data-task-root]");
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    const form = target.closest?.("form[data-task-form]") || taskRoot;
+    if (form?.requestSubmit) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+    return;
+  }
+  if (event.key === "Escape" && isTextField(target) && !target.closest("dialog")) {
+    target.blur();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey || isTextField(target)) return;
+  if (document.querySelector("dialog[open]")) {
+    if (event.key === "?") document.querySelector("dialog[open]").close();
+    return;
+  }
+  if (event.key === "?") return openDialog("keymap"), event.preventDefault();
+  if (event.key === "g") return openDialog("guidelines"), event.preventDefault();
+  if (event.key === "s" && document.getElementById("skip-dialog")) return openDialog("skip-dialog"), event.preventDefault();
+  if (taskRoot?.onKey && taskRoot.onKey(event)) event.preventDefault();
+});
+
+document.addEventListener("htmx:load", (event) => mount(event.target));
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => mount(document.body));
+else mount(document.body);
