@@ -16,9 +16,9 @@ Methods (each prompt's candidates scored by the reward model r):
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Hashable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def pair_uncertainty(rewards: Sequence[float], temperature: float = 1.0) -> floa
 
 def min_gap(rewards: Sequence[float]) -> float:
     ordered = sorted(rewards)
-    return min(b - a for a, b in zip(ordered, ordered[1:]))
+    return min(b - a for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def disagreement(first: Sequence[float], second: Sequence[float]) -> float:

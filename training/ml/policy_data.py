@@ -17,8 +17,10 @@ so the policy and the reward model see the same text.
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from training.ml import common
 from training.ml.data import DataError, as_messages, hh_split, parse_group, read_rows, resolve_split
@@ -137,7 +139,10 @@ def as_trl_pair(pair: dict, use_chat_template: bool) -> dict:
                     "chosen": [{"role": "assistant", "content": pair["chosen"]}],
                     "rejected": [{"role": "assistant", "content": pair["rejected"]}]}
         return pair
-    text = (lambda a: a if isinstance(a, str) else a[-1]["content"])
+
+    def text(answer):
+        return answer if isinstance(answer, str) else answer[-1]["content"]
+
     return {"prompt": plain_text(pair["prompt"]), "chosen": text(pair["chosen"]), "rejected": text(pair["rejected"])}
 
 
@@ -180,6 +185,11 @@ def quiet_hf_trainer(trainer) -> None:
 
 def hf_checkpoint_root(output_dir) -> Path:
     return Path(output_dir) / "checkpoints"
+
+
+def trainer_output_dir(output_dir: str, method: str) -> Path:
+    """Where the HF Trainer keeps checkpoints: <output_dir>/checkpoints, or scratch space without output_dir."""
+    return hf_checkpoint_root(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix=f"ranklab-{method}-"))
 
 
 def hf_resumable_checkpoint(output_dir, snapshot: str) -> Path | None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -199,7 +199,7 @@ class RewardModelScorer:
         from training.ml.data import RankedGroup
         from training.ml.evaluate import score_groups
 
-        groups = [RankedGroup(prompt=p, completions=[a], tiers=[[0]]) for p, a in zip(prompts, answers)]
+        groups = [RankedGroup(prompt=p, completions=[a], tiers=[[0]]) for p, a in zip(prompts, answers, strict=False)]
         scores = score_groups(self.model, self.tokenizer, groups, max_length=self.max_length,
                               use_chat_template=self.use_chat_template)
         return [s[0] for s in scores]
@@ -277,7 +277,7 @@ def train(config: PPOConfig, *, policy=None, tokenizer=None, reward_fn: Callable
             attn = torch.cat([enc.attention_mask, mask.long()], dim=1)
             old_logp, old_values, _ = forward_answer(policy, value_head, seq, attn, P, config.temperature)
             ref_logp, _, _ = forward_answer(reference, None, seq, attn, P, config.temperature)
-            answer_ids = [a[m.bool()].tolist() for a, m in zip(answer, mask)]
+            answer_ids = [a[m.bool()].tolist() for a, m in zip(answer, mask, strict=False)]
             answers = tokenizer.batch_decode(answer_ids, skip_special_tokens=True)
             scores = torch.as_tensor(reward_fn([prompts[i] for i in idx], answers, answer_ids), dtype=torch.float32)
             kl = (old_logp - ref_logp) * mask  # (B, T): log π_old/π_SFT of each sampled token

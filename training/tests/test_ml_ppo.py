@@ -107,7 +107,7 @@ def test_gae_matches_the_recursion_by_hand():
     d0 = 0.0 + 0.2 - 0.5
     expected = [d0 + 0.5 * (d1 + 0.5 * d2), d1 + 0.5 * d2, d2, 0.0]
     assert adv[0].tolist() == pytest.approx(expected)
-    assert ret[0, :3].tolist() == pytest.approx([e + v for e, v in zip(expected, [0.5, 0.2, 0.1])])
+    assert ret[0, :3].tolist() == pytest.approx([e + v for e, v in zip(expected, [0.5, 0.2, 0.1], strict=False)])
 
 
 def test_clipped_objective_stops_pushing_past_the_clip():
