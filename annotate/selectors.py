@@ -85,6 +85,8 @@ def labeler_progress_today(*, user, project: Project) -> dict:
 
 def duration_label(ms: int) -> str:
     minutes = int(ms // 60000)
+    if ms and minutes == 0:
+        return "< 1 min"
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"

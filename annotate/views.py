@@ -55,12 +55,14 @@ def _task_context(request, project, assignment: Assignment | None) -> dict:
         return ctx
     task = assignment.task
     shown = candidates_shown(assignment=assignment)
-    ctx.update(task=task, conversation=task.prompt.conversation, k=len(shown))
+    ctx.update(task=task, conversation=task.prompt.conversation, k=str(len(shown)), aid=str(assignment.pk))
     if task.kind == TaskKind.RANKING:
         scale = project.rating_scale
         ctx.update(
-            candidates=shown,
-            rating_values=list(range(scale["min"], scale["max"] + 1)), rating_scale=scale, flags=project.flags,
+            # Strings, not ints: Django localises every int it prints, ~200 times on this page.
+            candidates=[{"pos": str(c.position), "text": c.text} for c in shown],
+            rating_values=[str(v) for v in range(scale["min"], scale["max"] + 1)], rating_scale=scale,
+            flags=project.flags,
             strengths=PreferenceStrength.choices if len(shown) == 2 else [],
         )
     else:

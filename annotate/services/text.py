@@ -24,6 +24,7 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}, "code": {"class"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 MAX_MARKDOWN_CHARS = 200_000
+MAX_CACHED_CHARS = 20_000
 
 
 _local = threading.local()
@@ -57,7 +58,9 @@ def markdown_to_safe_html(text: str) -> str:
     labelers and reloaded."""
     if not text:
         return ""
-    return _render(str(text)[:MAX_MARKDOWN_CHARS])
+    text = str(text)[:MAX_MARKDOWN_CHARS]
+    # Only ordinary lengths are cached, so that a few huge texts cannot fill the memory.
+    return _render(text) if len(text) <= MAX_CACHED_CHARS else _render.__wrapped__(text)
 
 
 def edit_distance_normalised(original: str, edited: str) -> float:

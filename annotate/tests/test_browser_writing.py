@@ -94,3 +94,45 @@ def test_dialogue_of_two_user_and_two_assistant_turns_is_one_conversation(live_s
     assert demo.suggestion_used and demo.suggestion_candidate_id == cand.pk
     assert demo.edit_distance == pytest.approx(edit_distance_normalised("How about Miso?", "How about Miso? Or Tofu."))
     assert Assignment.objects.get(task=task).state == "submitted"
+
+
+def suggest_handler(job, ctx):
+    """Stands in for the "suggest" job kind of the generation app (issue 6) when it is not
+    registered yet: the page's part (start a job, poll it, insert its text) is what is tested."""
+    ctx.progress(0.5, "generating")
+    return {"text": f"Reply to: {job.params['conversation'][-1]['content']}"}
+
+
+def test_dialogue_suggestion_for_a_later_turn_comes_from_a_job(live_server, page, page_guard, login, labeler,
+                                                              project, monkeypatch):
+    from training.models import Job, JobStatus
+    from training.services import jobs
+
+    if "suggest" not in jobs.JOB_KINDS:
+        monkeypatch.setitem(jobs.JOB_KINDS, "suggest",
+                            jobs.JobSpec(handler="annotate.tests.test_browser_writing.suggest_handler"))
+    prompt = prompt_create(project=project, conversation="Hi there")
+    task = task_create(project=project, prompt=prompt, kind="dialogue")  # no candidates: every suggestion is a job
+    login(labeler)
+    _open(page, live_server, project)
+    turns = page.locator("[data-turns] > li")
+    turns.nth(1).get_by_role("button", name="Insert model suggestion").click()
+    expect(turns.nth(1).locator("[data-suggest-status]")).to_contain_text("Asking the model")
+    job = None
+    for _ in range(100):
+        job = Job.objects.filter(kind="suggest", created_by=labeler).first()
+        if job:
+            break
+        page.wait_for_timeout(50)
+    assert job.params == {"conversation": [{"role": "user", "content": "Hi there"}], "project_id": project.pk}
+    jobs.job_run(job_id=job.pk)  # what a Celery worker would do
+    assert Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
+    expect(turns.nth(1).locator("textarea")).to_have_value("Reply to: Hi there", timeout=15_000)
+    turns.nth(1).locator("textarea").press("End")
+    turns.nth(1).locator("textarea").type("!")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("heading", name="No work available right now")).to_be_visible()
+    demo = Demonstration.objects.get(task=task)
+    assert demo.conversation[-1] == {"role": "assistant", "content": "Reply to: Hi there!"}
+    assert demo.suggestion_used and demo.suggestion_candidate_id is None
+    assert demo.edit_distance == pytest.approx(edit_distance_normalised("Reply to: Hi there", "Reply to: Hi there!"))

@@ -167,3 +167,26 @@ def test_paused_labeler_is_told_why(client_in, labeler, project):
     Membership.objects.filter(user=labeler).update(is_paused=True, paused_reason="quality review")
     response = client_in.get(_url(project))
     assert response.status_code == 403 and "quality review" in response.content.decode()
+
+
+def test_preference_strength_only_for_two_candidates(client_in, labeler, project, make_ranking_task):
+    make_ranking_task(k=2)
+    make_ranking_task(k=3)
+    html = client_in.get(_url(project)).content.decode()
+    assert 'name="preference_strength" value="slightly_better"' in html
+    assignment = Assignment.objects.get(labeler=labeler)
+    response = client_in.post(_url(project, assignment.pk, "ranking"), {
+        "tiers": "[[2],[1]]", "preference_strength": "slightly_better"}, **HTMX)
+    assert Ranking.objects.get().preference_strength == "slightly_better"
+    assert 'name="preference_strength"' not in response.content.decode()  # the next task has K = 3
+
+
+def test_progress_counts_todays_work(client_in, labeler, project, make_ranking_task):
+    make_ranking_task(k=2)
+    make_ranking_task(k=2)
+    client_in.get(_url(project))
+    assignment = Assignment.objects.get(labeler=labeler)
+    response = client_in.post(_url(project, assignment.pk, "ranking"),
+                              {"tiers": "[[1],[2]]", "time_on_task_ms": "125000"}, **HTMX)
+    html = response.content.decode()
+    assert '<span data-testid="done-today">1</span> done today' in html and "2 min" in html

@@ -86,6 +86,8 @@ export function mountRanking(root) {
       c.querySelector("[data-rank-label]").textContent = ti < 0 ? "Not ranked" : `Ranked ${ordinal(ti + 1)}${tied ? " (tie)" : ""}`;
     }
     field.value = JSON.stringify(tiers);
+    const said = tiers.map((t) => t.join(" tied with ")).join(", then ");
+    root.querySelector("[data-announce]").textContent = said ? `Ranking: ${said}.` : "Nothing ranked yet.";
     root.classList.toggle("outcome-other", outcome() !== "ranked");
   }
 
