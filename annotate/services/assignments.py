@@ -12,6 +12,7 @@ the gold mix (project.gold_rate) or the qualification screening.
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -117,7 +118,33 @@ def task_next_for_labeler(*, user, project: Project) -> Assignment | None:
     completion first (after model-queue priority). A gold task comes with probability
     project.gold_rate; before qualification, only screening tasks come."""
     now = timezone.now()
-    leases_expire(project=project, now=now)
+    swept = _sweep_due(project)
+    if swept:
+        leases_expire(project=project, now=now)
+    assignment = _lease_next(user=user, project=project, now=now)
+    if assignment is None and not swept:
+        # Expired leases still count against their tasks until swept: sweep now and retry, so
+        # a task whose lease just expired is never reported as unavailable.
+        if leases_expire(project=project, now=now):
+            assignment = _lease_next(user=user, project=project, now=now)
+    return assignment
+
+
+_last_sweep: dict[int, float] = {}
+SWEEP_EVERY_S = 2.0
+
+
+def _sweep_due(project: Project) -> bool:
+    """Sweeping expired leases on every request would cost a query each time; once every
+    SWEEP_EVERY_S per project and process is enough, plus whenever no task is found."""
+    now = time.monotonic()
+    if now - _last_sweep.get(project.pk, -1e9) < SWEEP_EVERY_S:
+        return False
+    _last_sweep[project.pk] = now
+    return True
+
+
+def _lease_next(*, user, project: Project, now) -> Assignment | None:
     with transaction.atomic():
         # The membership row lock serialises one labeler's own requests (two tabs asking at
         # once get one lease), and nobody else's.
@@ -159,12 +186,16 @@ def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assi
     """The labeler's own assignment; anyone else's is reported as not found. With lock, the
     task row and then the assignment row are locked (call inside a transaction)."""
     qs = Assignment.objects.select_related("task", "project")
+    if lock:
+        # Lock the task first (one query, found through the assignment), then the assignment.
+        locked = Task.objects.select_for_update().filter(
+            assignments__pk=assignment_id, assignments__labeler=user).values_list("pk", flat=True).first()
+        if locked is None:
+            raise Assignment.DoesNotExist("No such assignment for you.")
+        return qs.select_for_update(of=("self",)).get(pk=assignment_id)
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:
         raise Assignment.DoesNotExist("No such assignment for you.")
-    if lock:
-        Task.objects.select_for_update().filter(pk=assignment.task_id).first()
-        assignment = qs.select_for_update(of=("self",)).get(pk=assignment_id)
     return assignment
 
 
@@ -202,10 +233,13 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
     return assignment
 
 
-def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reason: str = "") -> Task:
-    """Close an active lease and update the task's counters. Call inside a transaction."""
+def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reason: str = "",
+                      task: Task | None = None) -> Task:
+    """Close an active lease and update the task's counters. Call inside a transaction; pass
+    `task` only if it was read after taking its row lock (e.g. by assignment_for_user)."""
     now = now or timezone.now()
-    task = Task.objects.select_for_update().get(pk=assignment.task_id)
+    if task is None:
+        task = Task.objects.select_for_update().get(pk=assignment.task_id)
     assignment.state, assignment.finished_at, assignment.skip_reason = state, now, skip_reason
     assignment.save(update_fields=["state", "finished_at", "skip_reason"])
     task.active_leases = max(0, task.active_leases - 1)

@@ -113,6 +113,7 @@ def _same(existing, fields: dict) -> bool:
 def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
     assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
     fields = ranking_check(task=assignment.task, project=assignment.project, data=data)
+    live = assignment.state == AssignmentState.ACTIVE
     if assignment.state != AssignmentState.SUBMITTED:
         assignment = lease_check(assignment=assignment)
     if assignment.state == AssignmentState.SUBMITTED:
@@ -123,7 +124,9 @@ def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
     ranking = Ranking.objects.create(
         task=assignment.task, assignment=assignment, labeler=user, shown_order=assignment.shown_order, **fields
     )
-    task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED)
+    # A live lease's task was read under its lock: no need to read it again.
+    task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED,
+                             task=assignment.task if live else None)
     # Gold score, qualification, consensus when the task completes, pause checks.
     ranking_quality_record(ranking=ranking, task=task)
     return ranking

@@ -24,23 +24,24 @@ from labelers.models import AlertKind, LabelerAlert, Membership, QualificationSt
 from labelers.selectors.access import project_role, user_is_admin
 
 
-def ranking_quality_record(*, ranking: Ranking, task: Task) -> RankingQuality:
+def ranking_quality_record(*, ranking: Ranking, task: Task) -> RankingQuality | None:
     """Score a just-submitted ranking: against gold on gold tasks (then qualification or the
     gold pause check), against consensus once its task completes. Call inside the submit
     transaction, with the task row locked."""
-    quality = RankingQuality.objects.create(
-        ranking=ranking, project_id=task.project_id, task=task, labeler_id=ranking.labeler_id,
-        is_gold=task.is_gold, is_screening=task.is_screening,
-        gold_score=agreement.gold_score(tiers=ranking.tiers, flags=ranking.flags, gold_answer=task.gold_answer)
-        if task.is_gold else None,
-    )
+    quality = None
     if task.is_gold:
+        quality = RankingQuality.objects.create(
+            ranking=ranking, project_id=task.project_id, task=task, labeler_id=ranking.labeler_id,
+            is_gold=True, is_screening=task.is_screening,
+            gold_score=agreement.gold_score(tiers=ranking.tiers, flags=ranking.flags, gold_answer=task.gold_answer),
+        )
         project = task.project
         if task.is_screening and project.qualification_required:
             qualification_maybe_decide(project=project, user=ranking.labeler)
         else:
             labeler_gold_check(project=project, user=ranking.labeler)
-    elif task.state == TaskState.COMPLETE:
+    elif task.state == TaskState.COMPLETE and task.submissions_required >= 2:
+        # Rows for real tasks are written here, when there is a consensus to compare with.
         task_consensus_record(task=task)
     return quality
 

@@ -1,0 +1,404 @@
+"""Labelers under load: next-task + submit over HTTP, against gunicorn on PostgreSQL.
+
+    .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--tasks 2000]
+        [--db postgres://postgres@127.0.0.1:5432/rl_q_bench] [--workers 4 --threads 4]
+        [--url http://127.0.0.1:8000 --no-server]   # point it at a server you started yourself
+
+The shape follows the Label Studio harness in ../shared/bench/labelstudio (same data generator
+when it is there: a ~200-character prompt and 4 responses of ~400 characters; overlap 1; one
+user per client; no think time; each level on a fresh project of --tasks tasks). Per level C,
+C client threads each loop for --duration seconds over
+
+    POST /api/projects/{id}/assignments/next/      (the workspace's next-task call)
+    POST /api/assignments/{id}/ranking/            (a random order of the 4 candidates)
+
+and the bench prints cycles/s, p50/p99 of each call, errors, duplicate assignments (a task
+handed to more than one client, or holding more rankings than its overlap) and lost submissions
+(acknowledged with 201 but absent from the database). The floor is the same cycle as bare SQL
+over psycopg at the same concurrency (pick with FOR UPDATE SKIP LOCKED, count the lease, insert
+the assignment; then insert the ranking and close the lease): what the database alone allows
+on this machine. The last line:
+
+    labeler_load C=32 cycles_per_s=… p99_ms=… duplicates=0 lost=0 floor_cycles_per_s=…
+
+It creates the database named in --db if missing (default rl_q_bench, so nothing is shared with
+other runs), migrates it, and starts gunicorn on a free loopback port; it stops what it started.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+LS_DIR = ROOT.parent / "shared" / "bench" / "labelstudio"
+
+
+# --- data -----------------------------------------------------------------------------------
+
+def make_dataset(n: int, seed: int) -> list[dict]:
+    """Label Studio's generator when available (identical texts), else a local equivalent."""
+    try:
+        sys.path.insert(0, str(LS_DIR))
+        from bench_ls import make_dataset as ls_make_dataset
+
+        return ls_make_dataset(n, seed)
+    except Exception:  # noqa: BLE001 - the shared folder is optional
+        rng = random.Random(seed)
+        words = "the model answer prompt reason step data result value user assistant rank quality".split()
+
+        def text(k):
+            return " ".join(rng.choice(words) for _ in range(k // 6))[:k]
+
+        return [{"prompt": text(200), "responses": [text(400) for _ in range(4)]} for _ in range(n)]
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_setup(db_url: str, data_dir: str) -> None:
+    os.environ["DATABASE_URL"] = db_url
+    os.environ["RANKLAB_DATA_DIR"] = data_dir
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed_project(name: str, records: list[dict], users: list) -> int:
+    """A ranking project with overlap 1 and one task per record, written in bulk (the services
+    are exercised by the HTTP calls, not by the setup)."""
+    from annotate.models import Candidate, Project, Prompt, Task, TaskCandidate, conversation_hash, split_bucket
+    from labelers.models import Membership
+
+    project = Project.objects.create(name=name, task_kinds=["ranking"], k=4, submissions_required=1, gold_rate=0)
+    prompts = []
+    for rec in records:
+        conv = [{"role": "user", "content": rec["prompt"] + f" [{name} {len(prompts)}]"}]
+        h = conversation_hash(conv)
+        prompts.append(Prompt(project=project, conversation=conv, content_hash=h, split_key=split_bucket(h),
+                              source="bench"))
+    prompts = Prompt.objects.bulk_create(prompts)
+    cands = Candidate.objects.bulk_create([Candidate(prompt=p, text=t, source="bench")
+                                           for p, rec in zip(prompts, records, strict=True) for t in rec["responses"]])
+    tasks = Task.objects.bulk_create([Task(project=project, prompt=p, kind="ranking", submissions_required=1)
+                                      for p in prompts])
+    TaskCandidate.objects.bulk_create([TaskCandidate(task=t, candidate=cands[4 * i + j], position=j)
+                                       for i, t in enumerate(tasks) for j in range(4)])
+    Membership.objects.bulk_create([Membership(project=project, user=u, role="labeler") for u in users])
+    return project.pk
+
+
+def make_users(n: int) -> list[tuple]:
+    from rest_framework.authtoken.models import Token
+
+    from labelers.services import user_create
+
+    out = []
+    for i in range(n):
+        user = user_create(username=f"bench-labeler-{i}", password="bench-pw-123456")
+        token, _ = Token.objects.get_or_create(user=user)
+        out.append((user, token.key))
+    return out
+
+
+# --- server ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(db_url: str, data_dir: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": db_url, "RANKLAB_DATA_DIR": data_dir,
+           "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "0", "DB_CONN_MAX_AGE": "600",
+           "LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+           "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+           "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "gunicorn.log", "w"))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/accounts/login/")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit(f"gunicorn did not answer on port {port}; see {data_dir}/gunicorn.log")
+
+
+# --- the HTTP labelers ----------------------------------------------------------------------
+
+class Client:
+    def __init__(self, host: str, port: int, token: str):
+        self.host, self.port = host, port
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json",
+                        "Accept": "application/json"}
+        self.conn = http.client.HTTPConnection(host, port, timeout=60)
+
+    def post(self, path: str, body: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body or {})
+        for attempt in range(2):
+            try:
+                self.conn.request("POST", path, body=data, headers=self.headers)
+                resp = self.conn.getresponse()
+                return resp.status, json.loads(resp.read() or b"{}")
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def run_level(url: str, project_id: int, tokens: list[str], duration: float) -> dict:
+    parts = urlsplit(url)
+    c = len(tokens)
+    lat_next, lat_submit = [], []
+    handed = defaultdict(set)  # task -> clients
+    acked: list[int] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(c + 1)
+    stop = [0.0]
+
+    def labeler(index: int, token: str):
+        client = Client(parts.hostname, parts.port, token)
+        rng = random.Random(index)
+        my_next, my_submit, my_acked, my_tasks, my_errors = [], [], [], [], []
+        barrier.wait()
+        while time.perf_counter() < stop[0]:
+            t0 = time.perf_counter()
+            status, body = client.post(f"/api/projects/{project_id}/assignments/next/")
+            t1 = time.perf_counter()
+            my_next.append(t1 - t0)
+            if status != 200:
+                my_errors.append(f"next {status} {str(body)[:200]}")
+                continue
+            assignment = body.get("assignment")
+            if assignment is None:
+                break  # no work left
+            my_tasks.append(assignment["task"])
+            ids = [cand["id"] for cand in assignment["candidates"]]
+            rng.shuffle(ids)
+            t2 = time.perf_counter()
+            status, body = client.post(f"/api/assignments/{assignment['id']}/ranking/",
+                                       {"tiers": [[i] for i in ids], "time_on_task_ms": 1000})
+            my_submit.append(time.perf_counter() - t2)
+            if status == 201:
+                my_acked.append(body["id"])
+            else:
+                my_errors.append(f"submit {status} {str(body)[:200]}")
+        with lock:
+            lat_next.extend(my_next)
+            lat_submit.extend(my_submit)
+            acked.extend(my_acked)
+            errors.extend(my_errors)
+            for task in my_tasks:
+                handed[task].add(index)
+
+    threads = [threading.Thread(target=labeler, args=(i, t)) for i, t in enumerate(tokens)]
+    for t in threads:
+        t.start()
+    stop[0] = time.perf_counter() + duration
+    start = time.perf_counter()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return {"elapsed": elapsed, "next": lat_next, "submit": lat_submit, "acked": acked, "errors": errors,
+            "handed": handed}
+
+
+def check_database(project_id: int, acked: list[int], handed: dict) -> tuple[int, int, int]:
+    """(duplicate assignments, lost submissions, rankings stored) for one level."""
+    from annotate.models import Ranking
+
+    rows = list(Ranking.objects.filter(task__project_id=project_id).values_list("pk", "task_id"))
+    per_task = Counter(task for _, task in rows)
+    over = {t for t, n in per_task.items() if n > 1}
+    to_many = {t for t, clients in handed.items() if len(clients) > 1}
+    lost = len(set(acked) - {pk for pk, _ in rows})
+    return len(over | to_many), lost, len(rows)
+
+
+# --- the floor: bare SQL over psycopg -----------------------------------------------------------
+
+PICK = """
+SELECT t.id FROM annotate_task t
+WHERE t.project_id = %(p)s AND t.state = 'open' AND NOT t.is_gold
+  AND t.submissions_required > t.submissions_count + t.active_leases
+  AND NOT EXISTS (SELECT 1 FROM annotate_assignment a WHERE a.task_id = t.id AND a.labeler_id = %(u)s
+                  AND a.state IN ('active', 'submitted', 'skipped'))
+ORDER BY t.priority DESC, t.submissions_count DESC, t.id
+LIMIT 1 FOR UPDATE OF t SKIP LOCKED"""
+
+
+def run_floor(db_url: str, project_id: int, user_ids: list[int], duration: float) -> dict:
+    import psycopg
+
+    done = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(user_ids) + 1)
+    stop = [0.0]
+
+    def worker(uid: int):
+        n = 0
+        rng = random.Random(uid)
+        with psycopg.connect(db_url) as conn:
+            barrier.wait()
+            while time.perf_counter() < stop[0]:
+                with conn.transaction():
+                    row = conn.execute(PICK, {"p": project_id, "u": uid}).fetchone()
+                    if row is None:
+                        break
+                    task_id = row[0]
+                    conn.execute("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", (task_id,))
+                    cands = [r[0] for r in conn.execute(
+                        "SELECT candidate_id FROM annotate_taskcandidate WHERE task_id = %s ORDER BY position",
+                        (task_id,))]
+                    rng.shuffle(cands)
+                    aid = conn.execute(
+                        "INSERT INTO annotate_assignment (task_id, labeler_id, project_id, state, leased_at, expires_at,"
+                        " skip_reason, shown_order) VALUES (%s, %s, %s, 'active', now(), now() + interval '30 min',"
+                        " '', %s) RETURNING id", (task_id, uid, project_id, json.dumps(cands))).fetchone()[0]
+                with conn.transaction():
+                    conn.execute("SELECT id FROM annotate_task WHERE id = %s FOR UPDATE", (task_id,))
+                    conn.execute("SELECT id FROM annotate_assignment WHERE id = %s FOR UPDATE", (aid,))
+                    conn.execute(
+                        "INSERT INTO annotate_ranking (task_id, assignment_id, labeler_id, source, time_on_task_ms,"
+                        " created_at, review_status, review_comment, outcome, tiers, ratings, flags, cant_judge_reason,"
+                        " preference_strength, rationale, shown_order) VALUES (%s, %s, %s, 'labeler', 1000, now(),"
+                        " 'pending', '', 'ranked', %s, '{}', '{}', '', '', '', %s)",
+                        (task_id, aid, uid, json.dumps([[c] for c in cands]), json.dumps(cands)))
+                    conn.execute("UPDATE annotate_assignment SET state = 'submitted', finished_at = now() WHERE id = %s",
+                                 (aid,))
+                    conn.execute("UPDATE annotate_task SET active_leases = active_leases - 1,"
+                                 " submissions_count = submissions_count + 1, state = CASE WHEN submissions_count + 1"
+                                 " >= submissions_required THEN 'complete' ELSE state END WHERE id = %s", (task_id,))
+                n += 1
+        with lock:
+            done.append(n)
+
+    threads = [threading.Thread(target=worker, args=(u,)) for u in user_ids]
+    for t in threads:
+        t.start()
+    stop[0] = time.perf_counter() + duration
+    start = time.perf_counter()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return {"cycles": sum(done), "elapsed": elapsed}
+
+
+# --- main -----------------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return 1000 * values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--tasks", type=int, default=2000)
+    ap.add_argument("--db", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rl_q_bench"))
+    ap.add_argument("--data-dir", default="/tmp/rl-q-bench")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
+    ap.add_argument("--no-floor", action="store_true")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+
+    ensure_database(args.db)
+    django_setup(args.db, args.data_dir)
+    users = make_users(max(levels))
+    records = make_dataset(args.tasks, args.seed)
+    run_id = hashlib.sha1(str(time.time()).encode()).hexdigest()[:6]
+
+    server = None
+    url = args.url
+    if not url:
+        port = free_port()
+        server = start_gunicorn(args.db, args.data_dir, port, args.workers, args.threads)
+        url = f"http://127.0.0.1:{port}"
+    print(f"# labeler_load: {url}, gunicorn {args.workers} workers x {args.threads} threads (gthread), "
+          f"PostgreSQL {urlsplit(args.db).path.lstrip('/')}, {args.tasks} tasks per level, overlap 1, "
+          f"{args.duration:.0f} s per level, {os.cpu_count()} CPUs shared with the clients and the database")
+    results = []
+    try:
+        for c in levels:
+            pid = seed_project(f"load-{run_id}-C{c}", records, [u for u, _ in users[:c]])
+            r = run_level(url, pid, [t for _, t in users[:c]], args.duration)
+            dup, lost, stored = check_database(pid, r["acked"], r["handed"])
+            floor = None
+            if not args.no_floor:
+                fpid = seed_project(f"floor-{run_id}-C{c}", records, [u for u, _ in users[:c]])
+                f = run_floor(args.db, fpid, [u.pk for u, _ in users[:c]], args.duration)
+                floor = f["cycles"] / f["elapsed"]
+            row = {"C": c, "cycles": len(r["acked"]), "elapsed": r["elapsed"],
+                   "cycles_per_s": len(r["acked"]) / r["elapsed"],
+                   "next_p50": pct(r["next"], .5), "next_p99": pct(r["next"], .99),
+                   "submit_p50": pct(r["submit"], .5), "submit_p99": pct(r["submit"], .99),
+                   "errors": len(r["errors"]), "duplicates": dup, "lost": lost, "stored": stored, "floor": floor,
+                   "first_error": r["errors"][0] if r["errors"] else ""}
+            results.append(row)
+            print(f"C={c:>3}  cycles={row['cycles']:>6}  cycles/s={row['cycles_per_s']:8.1f}  "
+                  f"next p50/p99 ms={row['next_p50']:6.1f}/{row['next_p99']:6.1f}  "
+                  f"submit p50/p99 ms={row['submit_p50']:6.1f}/{row['submit_p99']:6.1f}  errors={row['errors']}  "
+                  f"duplicates={dup}  lost={lost}  floor cycles/s={floor if floor is None else round(floor, 1)}"
+                  + (f"  first error: {row['first_error']}" if row["errors"] else ""), flush=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    Path(args.data_dir, "labeler_load.json").write_text(json.dumps(results, indent=2, default=str))
+    last = results[-1]
+    p99 = max(last["next_p99"], last["submit_p99"])
+    floor = "n/a" if last["floor"] is None else f"{last['floor']:.1f}"
+    print(f"labeler_load C={last['C']} cycles_per_s={last['cycles_per_s']:.1f} p99_ms={p99:.1f} "
+          f"duplicates={last['duplicates']} lost={last['lost']} floor_cycles_per_s={floor}")
+
+
+if __name__ == "__main__":
+    main()
