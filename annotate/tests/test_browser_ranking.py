@@ -90,6 +90,9 @@ def test_drag_and_drop_ranking(live_server, page, page_guard, login, labeler, pr
     pool.locator(".chip[data-pos='1']").drag_to(board.locator("[data-tier='1']"))  # tie with 4
     pool.locator(".chip[data-pos='3']").drag_to(board.locator("[data-gap='2']"))
     board.locator(".chip[data-pos='3']").drag_to(board.locator("[data-gap='0']"))  # 3 to the top
+    board.locator(".chip[data-pos='1']").drag_to(pool)  # out of the ranking, and back into the tie
+    expect(pool.locator(".chip")).to_have_text(["1"])
+    pool.locator(".chip[data-pos='1']").drag_to(board.locator("[data-tier='2']"))
     expect(board.locator(".tier")).to_have_count(3)
     expect(board.locator("[data-tier='2'] .chip")).to_have_text(["4", "1"])
     aid = Assignment.objects.get(task=task).pk

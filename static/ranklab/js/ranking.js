@@ -224,7 +224,7 @@ export function mountRanking(root) {
     el?.classList.add("drop-over");
   }
   function drop(p, el) {
-    if ("pool" in el.dataset && !("gap" in el.dataset) && !("tier" in el.dataset)) return actions.unrank(p);
+    if ("pool" in el.dataset) return actions.unrank(p);
     if ("tier" in el.dataset) {
       const target = tiers[Number(el.dataset.tier)];
       if (!target.includes(p)) { remove(p); target.push(p); }
@@ -237,33 +237,38 @@ export function mountRanking(root) {
     }
     selected = p;
   }
-  root.addEventListener("pointerdown", (event) => {
-    const c = event.target.closest(".chip");
-    if (!c || event.button !== 0) return;
-    drag = { p: Number(c.dataset.pos), chip: c, x: event.clientX, y: event.clientY, moving: false };
-  });
-  document.addEventListener("pointermove", (event) => {
-    if (!drag || !root.isConnected) return;
+  // Document listeners live only while a pointer is down, so that swapped-out tasks leave none behind.
+  function onMove(event) {
     const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
     if (!drag.moving && Math.hypot(dx, dy) < 5) return;
     drag.moving = true;
     drag.chip.classList.add("dragging");
     root.classList.add("is-dragging");
-    drag.chip.style.transform = `translate(${dx}px, ${dy}px)`;
+    drag.chip.style.transform = `translate(${dx}px, ${dy}px)`; // CSSOM, allowed by the CSP
     mark(dropTarget(event.clientX, event.clientY));
-  });
-  document.addEventListener("pointerup", (event) => {
-    if (!drag || !root.isConnected) { drag = null; return; }
+  }
+  function onUp(event) {
+    document.removeEventListener("pointermove", onMove);
+    document.removeEventListener("pointerup", onUp);
+    document.removeEventListener("pointercancel", onUp);
     const { p, moving } = drag;
     drag = null;
     root.classList.remove("is-dragging");
     mark(null);
     if (!moving) return;
-    const el = dropTarget(event.clientX, event.clientY);
+    const el = event.type === "pointerup" ? dropTarget(event.clientX, event.clientY) : null;
     if (el) drop(p, el);
     render();
     suppressClick = true;
     setTimeout(() => { suppressClick = false; }, 0);
+  }
+  root.addEventListener("pointerdown", (event) => {
+    const c = event.target.closest(".chip");
+    if (!c || event.button !== 0 || drag) return;
+    drag = { p: Number(c.dataset.pos), chip: c, x: event.clientX, y: event.clientY, moving: false };
+    document.addEventListener("pointermove", onMove);
+    document.addEventListener("pointerup", onUp);
+    document.addEventListener("pointercancel", onUp);
   });
 
   root.validate = () => {
