@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from exports import apis
 
 app_name = "exports-api"
-urlpatterns = []
+urlpatterns = [
+    path("projects/<int:project_id>/exports/", apis.ExportListCreateApi.as_view(), name="export-list"),
+    path("projects/<int:project_id>/imports/", apis.ImportCreateApi.as_view(), name="import-create"),
+    path("exports/<int:snapshot_id>/", apis.ExportDetailApi.as_view(), name="export-detail"),
+    path("exports/<int:snapshot_id>/download/", apis.ExportDownloadApi.as_view(), name="export-download"),
+]

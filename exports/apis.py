@@ -1,0 +1,108 @@
+"""Exports and imports over the REST API; admins only. Long work runs as Jobs: the POSTs
+answer 202 with the job, which /api/jobs/<id>/ reports on."""
+from django.http import FileResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Project
+from exports.models import ExportSnapshot
+from exports.services.download import snapshot_zip_name, snapshot_zip_stream
+from exports.services.imports import IMPORT_KINDS, import_options_check, import_start, import_upload_save
+from exports.services.snapshots import export_start, snapshot_file
+from labelers.selectors import user_is_admin
+from training.apis_jobs import JobOutputSerializer
+
+
+class IsRanklabAdmin(BasePermission):
+    message = "Only admins may export or import data."
+
+    def has_permission(self, request, view):
+        return user_is_admin(request.user)
+
+
+class SnapshotOutputSerializer(serializers.ModelSerializer):
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+
+    class Meta:
+        model = ExportSnapshot
+        fields = ["id", "project", "version", "job", "sha256", "created_at", "manifest"]
+
+
+class ExportListCreateApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        options = serializers.DictField(required=False, default=dict,
+                                        help_text="Filters and format options; see docs/formats.md.")
+
+    @extend_schema(responses=SnapshotOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = get_object_or_404(Project, pk=project_id)
+        return Response(SnapshotOutputSerializer(project.exports.order_by("-version"), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
+    def post(self, request, project_id: int):
+        project = get_object_or_404(Project, pk=project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = export_start(project=project, options=data.validated_data["options"], user=request.user)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+
+    @extend_schema(responses=SnapshotOutputSerializer)
+    def get(self, request, snapshot_id: int):
+        return Response(SnapshotOutputSerializer(get_object_or_404(ExportSnapshot, pk=snapshot_id)).data)
+
+
+class ExportDownloadApi(APIView):
+    """The whole snapshot as a zip (streamed), or one file with ?file=<path in the manifest>."""
+
+    permission_classes = [IsRanklabAdmin]
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, snapshot_id: int):
+        snapshot = get_object_or_404(ExportSnapshot, pk=snapshot_id)
+        relative = request.query_params.get("file")
+        if relative:
+            path = snapshot_file(snapshot=snapshot, relative=relative)
+            return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+        response = StreamingHttpResponse(snapshot_zip_stream(snapshot), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{snapshot_zip_name(snapshot)}"'
+        return response
+
+
+class ImportCreateApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        kind = serializers.ChoiceField(choices=list(IMPORT_KINDS))
+        format = serializers.CharField(required=False, allow_blank=True, default="",
+                                       help_text="prompts: jsonl, csv, txt, mt-bench, self-instruct; "
+                                                 "preferences: trl, hh-rlhf; candidates: jsonl. Default: from the name.")
+        on_duplicate = serializers.ChoiceField(choices=["", "skip", "fail"], required=False, default="")
+        source = serializers.CharField(required=False, allow_blank=True, default="")
+        as_gold = serializers.BooleanField(required=False, default=False)
+        make_tasks = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={202: JobOutputSerializer})
+    def post(self, request, project_id: int):
+        project = get_object_or_404(Project, pk=project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        options = import_options_check(kind=v["kind"], fmt=v["format"], filename=v["file"].name,
+                                       on_duplicate=v["on_duplicate"], source=v["source"], as_gold=v["as_gold"],
+                                       make_tasks=v["make_tasks"])
+        path = import_upload_save(uploaded=v["file"], filename=v["file"].name)
+        job = import_start(project=project, path=path, options=options, user=request.user)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

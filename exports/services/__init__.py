@@ -1,0 +1,1 @@
+"""Export snapshots (options, source, writing, card, snapshots) and imports (imports)."""

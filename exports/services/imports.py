@@ -1,0 +1,201 @@
+"""Imports: prompts, preference data (as completed rankings or gold tasks) and candidates.
+
+    job = import_start(project=project, kind="preferences", path=saved_file, fmt="hh-rlhf", user=admin)
+
+All or nothing: the file is parsed and validated once from start to end (progress shown),
+then parsed again and written inside one transaction, so a bad line anywhere (or a rule that
+needs the database, such as a duplicate prompt with on_duplicate="fail") changes nothing, and
+the error names the line. Rows are created through annotate's services.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from annotate.models import Project, Prompt, Ranking, Task, TaskState, conversation_hash
+from annotate.services.projects import candidate_create, prompt_create, task_create
+from annotate.services.submissions import RankingInput, ranking_check
+from exports.importers.candidates import parse_candidates
+from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
+from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
+from exports.importers.reader import ImportFailure
+from training.models import Job, ModelVersion
+from training.services.jobs import JobContext, job_create
+
+IMPORT_KINDS = {"prompts": PROMPT_FORMATS, "preferences": PREFERENCE_FORMATS, "candidates": ("jsonl",)}
+PARSERS = {"prompts": parse_prompts, "preferences": parse_preferences, "candidates": parse_candidates}
+
+
+@dataclass
+class ImportOptions:
+    kind: str
+    fmt: str
+    on_duplicate: str = "fail"  # a prompt already in the project: "skip" (reuse it) or "fail"
+    source: str = ""  # stored on prompts, candidates and rankings; default "import:<format>"
+    as_gold: bool = False  # preferences: gold tasks with the known answer instead of rankings
+    make_tasks: bool = False  # candidates: group each prompt's new candidates into ranking tasks
+    counts: dict = field(default_factory=dict)
+
+
+def guess_format(kind: str, filename: str) -> str:
+    name = filename.lower().removesuffix(".gz")
+    if kind == "prompts":
+        return "csv" if name.endswith(".csv") else "txt" if name.endswith(".txt") else "jsonl"
+    if kind == "preferences":
+        return "hh-rlhf" if "hh" in Path(name).name else "trl"
+    return "jsonl"
+
+
+def import_options_check(*, kind: str, fmt: str = "", filename: str = "", on_duplicate: str = "",
+                         source: str = "", as_gold=False, make_tasks=False) -> ImportOptions:
+    if kind not in IMPORT_KINDS:
+        raise ValidationError({"kind": f"Choose one of {', '.join(IMPORT_KINDS)}; got {kind!r}."})
+    fmt = fmt or guess_format(kind, filename)
+    if fmt not in IMPORT_KINDS[kind]:
+        raise ValidationError({"format": f"{kind} are imported from {', '.join(IMPORT_KINDS[kind])}; got {fmt!r}."})
+    on_duplicate = on_duplicate or ("fail" if kind == "prompts" else "skip")
+    if on_duplicate not in ("skip", "fail"):
+        raise ValidationError({"on_duplicate": f"Choose skip or fail; got {on_duplicate!r}."})
+    if source and not re.fullmatch(r"[\w:.\-/ ]{1,200}", source):
+        raise ValidationError({"source": "A source label is up to 200 letters, digits and : . - / _ characters."})
+    return ImportOptions(kind=kind, fmt=fmt, on_duplicate=on_duplicate, source=source or f"import:{fmt}",
+                         as_gold=bool(as_gold), make_tasks=bool(make_tasks))
+
+
+def import_upload_save(*, uploaded, filename: str) -> Path:
+    """Store an uploaded file where the import job can read it (the job deletes nothing: the
+    file is kept as the record of what was imported)."""
+    safe = re.sub(r"[^\w.\-]", "_", Path(filename or "upload").name)[-100:]
+    folder = Path(settings.DATA_DIR) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}-{safe}"
+    with open(path, "wb") as out:
+        for chunk in (uploaded.chunks() if hasattr(uploaded, "chunks") else [uploaded.read()]):
+            out.write(chunk)
+    return path
+
+
+def import_start(*, project: Project, path: Path | str, options: ImportOptions, user=None,
+                 enqueue: bool = True) -> Job:
+    params = {"path": str(path), "kind": options.kind, "format": options.fmt, "on_duplicate": options.on_duplicate,
+              "source": options.source, "as_gold": options.as_gold, "make_tasks": options.make_tasks}
+    return job_create(kind="import", project=project, params=params, user=user, enqueue=enqueue)
+
+
+def import_file(*, project: Project, path: Path | str, options: ImportOptions, progress=None) -> dict:
+    """Validate the whole file, then write it in one transaction. Raises ImportFailure."""
+    parse = PARSERS[options.kind]
+    total = 0
+    for total, _ in enumerate(parse(path, options.fmt), start=1):
+        if progress and total % 500 == 0:
+            progress(min(0.45, 0.45 * total / 100_000), f"validated {total:,} records")
+    if progress:
+        progress(0.5, f"{total:,} records valid; writing")
+    write = {"prompts": _write_prompts, "preferences": _write_preferences, "candidates": _write_candidates}[options.kind]
+    with transaction.atomic():
+        result = write(project=project, records=parse(path, options.fmt), options=options)
+    result["records"] = total
+    return result
+
+
+def _prompt(project, conversation, options, line, *, source="", tags=(), language="en"):
+    """(prompt, created) through annotate's service; a refused duplicate names the line."""
+    existing = Prompt.objects.filter(project=project, content_hash=conversation_hash(conversation)).first()
+    try:
+        prompt = prompt_create(project=project, conversation=conversation, source=source or options.source,
+                               tags=tags, language=language, on_duplicate=options.on_duplicate)
+    except ValidationError as exc:
+        raise ImportFailure(line, " ".join(exc.messages))
+    return prompt, existing is None
+
+
+def _write_prompts(*, project, records, options) -> dict:
+    created = skipped = dropped = 0
+    for line, rec in records:
+        _, new = _prompt(project, rec.conversation, options, line, source=rec.source and f"{options.source} {rec.source}",
+                         tags=rec.tags, language=rec.language)
+        created, skipped, dropped = created + new, skipped + (not new), dropped + rec.dropped_turns
+    return {"prompts_created": created, "duplicates_skipped": skipped, "dropped_turns": dropped}
+
+
+def _write_preferences(*, project, records, options) -> dict:
+    prompts = rankings = gold = 0
+    for line, rec in records:
+        prompt, new = _prompt(project, rec.conversation, options, line)
+        prompts += new
+        chosen = candidate_create(prompt=prompt, text=rec.chosen, source=options.source)
+        rejected = candidate_create(prompt=prompt, text=rec.rejected, source=options.source)
+        tiers = [[chosen.pk], [rejected.pk]]
+        try:
+            if options.as_gold:
+                task_create(project=project, prompt=prompt, kind="ranking", candidates=[chosen, rejected],
+                            is_gold=True, gold_answer={"tiers": tiers, "source": options.source})
+                gold += 1
+                continue
+            task = task_create(project=project, prompt=prompt, kind="ranking", candidates=[chosen, rejected],
+                               submissions_required=1)
+            fields = ranking_check(task=task, project=project, data=RankingInput(tiers=tiers))
+        except ValidationError as exc:
+            raise ImportFailure(line, " ".join(exc.messages))
+        Ranking.objects.create(task=task, labeler=None, assignment=None, source=options.source,
+                               shown_order=[chosen.pk, rejected.pk], **fields)
+        Task.objects.filter(pk=task.pk).update(submissions_count=1, state=TaskState.COMPLETE)
+        rankings += 1
+    return {"prompts_created": prompts, "rankings_created": rankings, "gold_tasks_created": gold}
+
+
+def _write_candidates(*, project, records, options) -> dict:
+    models = {m.name: m for m in ModelVersion.objects.all()}
+    created, prompts_created, by_prompt = 0, 0, {}
+    for line, rec in records:
+        if rec.prompt_id is not None:
+            prompt = Prompt.objects.filter(project=project, pk=rec.prompt_id).first()
+            if prompt is None:
+                raise ImportFailure(line, f"prompt {rec.prompt_id} is not in this project.")
+        else:
+            existing = Prompt.objects.filter(project=project, content_hash=conversation_hash(rec.conversation)).first()
+            prompt = existing or prompt_create(project=project, conversation=rec.conversation, source=options.source)
+            prompts_created += existing is None
+        candidate = candidate_create(prompt=prompt, text=rec.completion, model_version=models.get(rec.model),
+                                     source=rec.model, sampling_params=rec.sampling_params, seed=rec.seed)
+        by_prompt.setdefault(prompt, []).append(candidate)
+        created += 1
+    tasks = left = 0
+    if options.make_tasks:
+        k = project.k
+        for prompt, cands in by_prompt.items():
+            for start in range(0, len(cands), k):
+                group = cands[start:start + k]
+                if len(group) < 2:
+                    left += len(group)
+                    continue
+                try:
+                    task_create(project=project, prompt=prompt, kind="ranking", candidates=group)
+                except ValidationError as exc:
+                    raise ImportFailure(0, " ".join(exc.messages))
+                tasks += 1
+    return {"candidates_created": created, "prompts_created": prompts_created, "tasks_created": tasks,
+            "candidates_without_task": left}
+
+
+class BadImportFile(Exception):
+    """The job's error for a refused file: its message names the line and the problem."""
+
+
+def import_job(job: Job, ctx: JobContext) -> dict:
+    """The "import" job's handler."""
+    p = job.params
+    options = import_options_check(kind=p["kind"], fmt=p.get("format", ""), on_duplicate=p.get("on_duplicate", ""),
+                                   source=p.get("source", ""), as_gold=p.get("as_gold"), make_tasks=p.get("make_tasks"))
+    try:
+        result = import_file(project=job.project, path=p["path"], options=options, progress=ctx.progress)
+    except ImportFailure as exc:
+        raise BadImportFile(exc.messages[0] + " Nothing was imported.") from None
+    ctx.log("imported: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    return result

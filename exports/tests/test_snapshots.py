@@ -1,0 +1,172 @@
+"""Export snapshots end to end: filters, merge, manifest, determinism, splits, formats."""
+import json
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from exports.tests.conftest import read_rows, run_export
+from exports.writers import FORMATS
+
+ALL = list(FORMATS)
+
+
+@pytest.mark.django_db
+def test_manifest_counts_match_the_files(project, labelled):
+    snapshot, job = run_export(project, formats=ALL)
+    manifest = json.loads((Path(snapshot.path) / "manifest.json").read_text())
+    assert manifest == snapshot.manifest and manifest["version"] == snapshot.version == 1
+    for name, info in manifest["files"].items():
+        path = Path(snapshot.path) / name
+        assert path.stat().st_size == info["bytes"]
+        if info["rows"] is not None:
+            assert len(path.read_text().splitlines()) == info["rows"] == manifest["splits"][info["format"]][info["split"]]
+    counts = manifest["counts"]
+    # 3 tasks x 2 rankings + 1 pair task; the can't-judge answer is excluded by default.
+    assert counts["submissions"] == 7 and counts["tasks"] == 4
+    # pairs: five strict K=4 rankings (6 each), one with a tie (5), the K=2 pair (1).
+    assert counts["pairs_all"] == 6 + 6 + 6 + 6 + 5 + 6 + 1
+    assert counts["tied_pairs_dropped"] == 1
+    assert sum(manifest["splits"]["preference"].values()) == counts["pairs_all"]
+    assert sum(manifest["splits"]["ranked_groups"].values()) == 7
+    assert sum(manifest["splits"]["sft_messages"].values()) == 1
+    assert manifest["schema_version"] == 1 and manifest["code_version"]
+    assert job.progress == 1.0 and "snapshot v1" in job.log_tail
+    card = (Path(snapshot.path) / "README.md").read_text()
+    assert "| pairs, all C(K,2) | 36 |" in card and "Mean pairwise agreement" in card
+
+
+@pytest.mark.django_db
+def test_same_data_twice_gives_identical_files_and_hash(project, labelled):
+    first, _ = run_export(project, formats=ALL, file_type="jsonl.gz")
+    second, _ = run_export(project, formats=ALL, file_type="jsonl.gz")
+    assert second.version == 2 and first.path != second.path
+    assert first.sha256 == second.sha256
+    assert {k: v["sha256"] for k, v in first.manifest["files"].items()} == \
+           {k: v["sha256"] for k, v in second.manifest["files"].items()}
+    third, _ = run_export(project, formats=ALL, file_type="parquet")
+    fourth, _ = run_export(project, formats=ALL, file_type="parquet")
+    assert third.sha256 == fourth.sha256 != first.sha256
+
+
+@pytest.mark.django_db
+def test_ranked_groups_follow_the_contract(project, labelled, labelers):
+    snapshot, _ = run_export(project, formats=["ranked_groups", "raw"], test_ratio=0.0)
+    groups = read_rows(snapshot, "ranked_groups")
+    tied = next(g for g in groups if len(g["tiers"]) == 3)
+    assert tied["tiers"] == [[2], [0, 1], [3]] and tied["ratings"] == [4, 4, 6, 2]
+    assert tied["prompt"] == [{"role": "user", "content": "Question 2: how do plants grow?"}]
+    assert tied["completions"][2] == "Answer 2 to prompt 3" and tied["split"] == "train"
+    pair = next(g for g in groups if len(g["completions"]) == 2)
+    assert pair["preference_strength"] == "much_better"
+    raw = read_rows(snapshot, "raw")
+    ids = {u.pk for u in labelers} | {u.username for u in labelers}
+    assert {r["labeler"] for r in raw} == {"L1", "L2", "L3"} and not ids & {r["labeler"] for r in raw}
+    first = raw[0]
+    assert sorted(first["shown_order"]) == [0, 1, 2, 3] and first["time_on_task_ms"] == 12_000
+    assert first["flags"][3] == ["hallucination"]
+
+
+@pytest.mark.django_db
+def test_filters(project, labelled, labelers):
+    ann, bob, cat = labelers
+    snap, _ = run_export(project, formats=["raw"], exclude_cant_judge=False)
+    assert {r["outcome"] for r in read_rows(snap, "raw")} == {"ranked", "cant_judge"}
+    snap, _ = run_export(project, formats=["raw"], labelers=[bob.pk])
+    assert len(read_rows(snap, "raw")) == 3
+    snap, _ = run_export(project, formats=["raw"], min_submissions=2)
+    assert len(read_rows(snap, "raw")) == 6
+    # Agreement: task 1 identical (1.0), task 2 reversed (0.0), task 3 one tie (5.5/6).
+    snap, _ = run_export(project, formats=["raw"], min_agreement=0.9)
+    assert {r["task_id"] for r in read_rows(snap, "raw")} == {labelled["tasks"][0].pk, labelled["tasks"][2].pk}
+    snap, _ = run_export(project, formats=["raw"], only_accepted=True)
+    assert read_rows(snap, "raw") == []
+    snap, _ = run_export(project, formats=["raw"], date_to="2000-01-01")
+    assert snap.manifest["counts"]["submissions"] == 0
+    from django.utils import timezone
+
+    snap, _ = run_export(project, formats=["raw"], date_from=timezone.now().date().isoformat(),
+                         date_to=timezone.now().date().isoformat())
+    assert snap.manifest["counts"]["submissions"] == 7
+
+
+@pytest.mark.django_db
+def test_consensus_merge_gives_one_row_per_task(project, labelled):
+    snap, _ = run_export(project, formats=["ranked_groups", "preference", "raw"], merge="consensus", test_ratio=0)
+    groups = read_rows(snap, "ranked_groups")
+    assert len(groups) == 4 and all(g["labeler"] == "consensus" for g in groups)
+    first = next(g for g in groups if g["task_id"] == labelled["tasks"][0].pk)
+    assert first["tiers"] == [[0], [1], [2], [3]] and first["submissions"] == 2 and first["ratings"] == [6, None, None, 1]
+    # Two labelers in full disagreement: the consensus ties every candidate, so no pair.
+    second = next(g for g in groups if g["task_id"] == labelled["tasks"][1].pk)
+    assert second["tiers"] == [[0, 1, 2, 3]]
+    assert len(read_rows(snap, "raw")) == 7  # raw keeps every submission
+
+
+@pytest.mark.django_db
+def test_bad_options_are_refused_with_the_field(project):
+    from exports.services.snapshots import export_start
+
+    with pytest.raises(ValidationError, match="Unknown format"):
+        export_start(project=project, options={"formats": ["csv"]})
+    with pytest.raises(ValidationError, match="test ratio lies between 0 and 1"):
+        export_start(project=project, options={"test_ratio": 2})
+    with pytest.raises(ValidationError, match="Unknown option"):
+        export_start(project=project, options={"min_agreemnt": 0.5})
+    with pytest.raises(ValidationError, match="not members of this project"):
+        export_start(project=project, options={"labelers": [987654]})
+    with pytest.raises(ValidationError, match="before its start"):
+        export_start(project=project, options={"date_from": "2026-02-01", "date_to": "2026-01-01"})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_type", ["jsonl", "jsonl.gz", "parquet"])
+def test_every_format_loads_with_datasets(project, labelled, file_type):
+    from datasets import load_dataset
+
+    snapshot, _ = run_export(project, formats=ALL, file_type=file_type, test_ratio=0.0, margin="ratings")
+    builder = "parquet" if file_type == "parquet" else "json"
+    for name in ALL:
+        path = str(Path(snapshot.path) / name / f"train.{file_type}")
+        rows = snapshot.manifest["files"][f"{name}/train.{file_type}"]["rows"]
+        assert rows > 0, name
+        ds = load_dataset(builder, data_files=path, split="train")
+        assert len(ds) == rows, name
+    pref = load_dataset(builder, data_files=str(Path(snapshot.path) / f"preference/train.{file_type}"), split="train")
+    assert set(pref.column_names) == {"prompt", "chosen", "rejected", "margin"}
+
+
+@pytest.mark.django_db
+def test_snapshot_directory_is_sealed_only_when_complete(project, labelled, exports_dir):
+    snap, _ = run_export(project, formats=["preference"])
+    root = Path(exports_dir) / f"project-{project.pk}"
+    assert sorted(p.name for p in root.iterdir()) == ["v1"]  # no temporary directory left
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_concurrent_exports_get_distinct_versions(project, labelled, transactional_db):
+    """Two export jobs sealing at once on PostgreSQL: versions 1 and 2, never a clash."""
+    import threading
+
+    from django.db import connection
+
+    from exports.services.snapshots import export_start
+    from training.services.jobs import job_run
+
+    jobs = [export_start(project=project, options={"formats": ["preference"]}) for _ in range(2)]
+    results, barrier = {}, threading.Barrier(2)
+
+    def run(job_id):
+        barrier.wait()
+        try:
+            results[job_id] = job_run(job_id=job_id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(j.pk,)) for j in jobs]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert {r.status for r in results.values()} == {"succeeded"}
+    assert sorted(r.result["version"] for r in results.values()) == [1, 2]
+    assert len({r.result["sha256"] for r in results.values()}) == 1
