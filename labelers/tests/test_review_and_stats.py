@@ -239,3 +239,16 @@ def test_admin_pages_render_plots_and_escape_names(project, labeler, crew, admin
     assert client.get(f"/labelers/projects/{project.pk}/calibration/").status_code == 200
     client.force_login(make_user("stranger"))
     assert client.get(f"/labelers/projects/{project.pk}/calibration/").status_code == 404
+
+
+def test_labeler_report_command(project, crew):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("labeler_report", "--project", project.name, "--expire-leases", stdout=out)
+    text = out.getvalue()
+    assert "2/2 tasks complete, agreement 33.3% (ties ½)" in text and "contrarian" in text
+    with pytest.raises(CommandError, match="No project named or numbered 'nope'"):
+        call_command("labeler_report", "--project", "nope")
