@@ -12,6 +12,7 @@ serialises. Candidates are listed in this labeler's shown order, without their m
 """
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -198,9 +199,9 @@ class SkipApi(APIView):
 
 
 class SuggestionApi(APIView):
-    """A model suggestion for the next assistant turn of a dialogue: starts a "suggest" job;
-    poll /api/jobs/{job_id}/ until it has a result {"text": ...}. 503 when no suggestion
-    model is set up."""
+    """A model suggestion for the next assistant turn of a dialogue: starts a "suggest" job
+    (training.services.generation.suggestion_start); poll /api/jobs/{job_id}/ until it
+    succeeds with result {"text": ...}. 503 when no suggestion model is set up."""
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -211,7 +212,7 @@ class SuggestionApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: inline_serializer(
         "SuggestionOutput", {"job_id": serializers.IntegerField(), "status": serializers.CharField()})})
     def post(self, request, assignment_id: int):
-        from training.services.jobs import JOB_KINDS, job_create
+        from training.services.jobs import JOB_KINDS
 
         assignment = _assignment(request, assignment_id)
         if assignment.state != "active":
@@ -220,11 +221,19 @@ class SuggestionApi(APIView):
         serializer.is_valid(raise_exception=True)
         conversation = [dict(m) for m in serializer.validated_data["conversation"]]
         validate_conversation(conversation)  # must end with a user turn
-        if "suggest" not in JOB_KINDS:
-            return Response({"detail": "Model suggestions are unavailable: no suggestion model is set up."},
+        unavailable = "Model suggestions are unavailable: no suggestion model is set up."
+        try:
+            from training.services.generation.start import suggest_model_default, suggestion_start
+        except ImportError:
+            suggestion_start = None
+        if suggestion_start is None or "suggest" not in JOB_KINDS:
+            return Response({"detail": unavailable}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        try:
+            suggest_model_default(assignment.project)
+        except DjangoValidationError as exc:
+            return Response({"detail": f"Model suggestions are unavailable: {' '.join(exc.messages)}"},
                             status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        job = job_create(kind="suggest", params={"conversation": conversation, "project_id": assignment.project_id},
-                         project=assignment.project, user=request.user)
+        job = suggestion_start(user=request.user, conversation=conversation, project=assignment.project)
         return Response({"job_id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
 

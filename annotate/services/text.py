@@ -96,7 +96,7 @@ def _suggestion_text(*, user, assignment, source: dict) -> tuple[str, int | None
     if source.get("job_id") is not None:
         from training.models import Job
 
-        job = Job.objects.filter(pk=source["job_id"], created_by=user, kind="suggest").first()
+        job = Job.objects.filter(pk=source["job_id"], created_by=user, kind="suggest", status="succeeded").first()
         text = (job.result or {}).get("text") if job else None
         if not isinstance(text, str):
             raise ValidationError("That model suggestion does not exist or has not finished.")

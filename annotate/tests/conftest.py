@@ -4,6 +4,10 @@ and Content-Security-Policy violations; `page_guard` fails a test that caused an
 import os
 
 import pytest
+from playwright.sync_api import expect
+
+# The machine is shared: give assertions room before calling a slow render a failure.
+expect.set_options(timeout=10_000)
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls in the test body
 # are still synchronous.

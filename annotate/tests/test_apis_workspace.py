@@ -93,21 +93,30 @@ def test_dialogue_over_api_with_suggestion_distance(api, project):
     assert 0 < demo.edit_distance < 0.5
 
 
-def test_suggestion_job_is_unavailable_or_created(api, project, make_ranking_task):
+def test_suggestion_is_unavailable_without_a_model_then_a_job(api, labeler, project):
+    from training.models import Job
     from training.services.jobs import JOB_KINDS
+    from training.services.registry import model_register, project_sampling_models_set
 
     prompt = prompt_create(project=project, conversation="Hi")
     task_create(project=project, prompt=prompt, kind="dialogue")
     a = _next(api, project)["assignment"]
+    url = f"/api/assignments/{a['id']}/suggestions/"
     conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
                     {"role": "user", "content": "Tell me a joke"}]
-    response = api.post(f"/api/assignments/{a['id']}/suggestions/", {"conversation": conversation}, format="json")
-    if "suggest" in JOB_KINDS:
-        assert response.status_code == 202 and response.json()["job_id"]
-    else:
-        assert response.status_code == 503 and "unavailable" in response.json()["detail"]
-    bad = api.post(f"/api/assignments/{a['id']}/suggestions/", {"conversation": conversation[:2]}, format="json")
+    response = api.post(url, {"conversation": conversation}, format="json")
+    assert response.status_code == 503 and "unavailable" in response.json()["detail"]
+    bad = api.post(url, {"conversation": conversation[:2]}, format="json")
     assert bad.status_code == 400 and "end with a user turn" in str(bad.json())
+    if "suggest" not in JOB_KINDS:
+        return
+    policy = model_register(name="policy-api-test", backend="openai", location="http://127.0.0.1:9/v1",
+                            endpoint_model="none")
+    project_sampling_models_set(project=project, models=[policy])
+    response = api.post(url, {"conversation": conversation}, format="json")
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(pk=response.json()["job_id"])
+    assert job.kind == "suggest" and job.created_by == labeler and job.params["conversation"] == conversation
 
 
 def test_non_member_gets_404_and_others_assignments_are_hidden(make_user, labeler, project, make_ranking_task):
