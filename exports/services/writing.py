@@ -131,9 +131,11 @@ def snapshot_write(*, project: Project, opts: ExportOptions, dest: Path,
             for name, rows, encoded in by_reads["groups"]:
                 for g in bundle.merged:
                     sink = sinks[(name, g.split)]
-                    write = sink.write_line if encoded else sink.write
-                    for row in rows(g, wopts):
-                        write(row)
+                    if encoded:
+                        sink.write_lines(rows(g, wopts))
+                    else:
+                        for row in rows(g, wopts):
+                            sink.write(row)
             for name, rows, _ in by_reads["submissions"]:
                 for g in bundle.submissions:
                     sink = sinks[(name, g.split)]

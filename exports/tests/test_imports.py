@@ -63,18 +63,21 @@ def test_hh_rlhf_round_trip(project):
 
 @pytest.mark.django_db
 def test_trl_standard_export_imports_back(project, tmp_path):
+    """Ranklab's own standard preference rows (multi-turn prompts as transcripts) import back
+    as the same conversations: 300 of the HH comparisons, exported, re-imported, exported as HH."""
     from annotate.services.projects import project_create
 
-    do_import(project, HH_FILE, "preferences", "hh-rlhf")
+    with gzip.open(HH_FILE, "rt", encoding="utf-8") as f:
+        source = [json.loads(line) for _, line in zip(range(300), f, strict=False)]
+    first = write_lines(tmp_path / "hh300.jsonl", [json.dumps(r) for r in source])
+    do_import(project, first, "preferences", "hh-rlhf")
     snapshot, _ = run_export(project, formats=["preference"], test_ratio=0)
     other = project_create(name="Second", task_kinds=["ranking"], k=2)
     path = os.path.join(snapshot.path, "preference", "train.jsonl")
-    result = do_import(other, path, "preferences", "trl", source="import:trl")
-    assert result["rankings_created"] == 1200
+    assert do_import(other, path, "preferences", "trl", source="import:trl")["rankings_created"] == 300
     again, _ = run_export(other, formats=["hh"], test_ratio=0)
-    with gzip.open(HH_FILE, "rt", encoding="utf-8") as f:
-        source = sorted((r["chosen"], r["rejected"]) for r in map(json.loads, f))
-    assert sorted((r["chosen"], r["rejected"]) for r in read_rows(again, "hh")) == source
+    assert sorted((r["chosen"], r["rejected"]) for r in read_rows(again, "hh")) == \
+        sorted((r["chosen"], r["rejected"]) for r in source)
 
 
 @pytest.mark.django_db

@@ -170,3 +170,41 @@ def test_concurrent_exports_get_distinct_versions(project, labelled, transaction
     assert {r.status for r in results.values()} == {"succeeded"}
     assert sorted(r.result["version"] for r in results.values()) == [1, 2]
     assert len({r.result["sha256"] for r in results.values()}) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_ahead_in_a_thread_writes_the_same_files(project, labelled):
+    """Outside a transaction the export reads the next chunk in a second thread (its own
+    connection); inside one it reads in line. Same bytes either way, chunk after chunk."""
+    from django.db import transaction
+
+    ahead, _ = run_export(project, formats=ALL, chunk_size=1)
+    with transaction.atomic():
+        inline, _ = run_export(project, formats=ALL, chunk_size=1)
+    assert ahead.sha256 == inline.sha256 and ahead.manifest["counts"]["tasks"] == 4
+
+
+def test_the_reader_thread_stops_when_the_consumer_does():
+    import threading
+
+    from exports.services.prefetch import prefetched
+
+    produced = []
+
+    def produce():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    before = threading.active_count()
+    for item in prefetched(produce):
+        if item == 3:
+            break
+    assert threading.active_count() == before and len(produced) < 10
+
+    def broken():
+        yield 1
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError, match="database went away"):
+        list(prefetched(broken))

@@ -51,15 +51,15 @@ def preference_rows(group: Group, opts: WriteOptions) -> Iterator[dict]:
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def preference_lines(group: Group, opts: WriteOptions) -> Iterator[str]:
+def preference_lines(group: Group, opts: WriteOptions) -> list[str]:
     """preference_rows already encoded: each text is encoded once per ranking rather than once
     per pair (a K=4 completion appears in 3 pairs). Same bytes as encoding the rows."""
-    prompt = '{"prompt": ' + _encode(prompt_text(group.conversation)) + ', "chosen": '
+    head = '{"prompt": ' + _encode(prompt_text(group.conversation)) + ', "chosen": '
     texts = [_encode(t) for t in group.completions]
-    with_margin = opts.margin != "none"
-    for a, b in pairs(group, opts):
-        line = prompt + texts[a] + ', "rejected": ' + texts[b]
-        yield line + (', "margin": ' + _encode(margin(group, a, b, opts)) + "}" if with_margin else "}")
+    if opts.margin == "none":
+        return [head + texts[a] + ', "rejected": ' + texts[b] + "}" for a, b in pairs(group, opts)]
+    return [head + texts[a] + ', "rejected": ' + texts[b] + ', "margin": ' + _encode(margin(group, a, b, opts)) + "}"
+            for a, b in pairs(group, opts)]
 
 
 def preference_chat_rows(group: Group, opts: WriteOptions) -> Iterator[dict]:

@@ -66,10 +66,10 @@ class Sink:
         if len(self._batch) >= BATCH_ROWS:
             self._flush()
 
-    def write_line(self, line: str) -> None:
-        """A row already encoded as JSON (JSONL sinks only)."""
-        self._batch.append(line)
-        self.rows += 1
+    def write_lines(self, lines: list[str]) -> None:
+        """Rows already encoded as JSON (JSONL sinks only)."""
+        self._batch.extend(lines)
+        self.rows += len(lines)
         if len(self._batch) >= BATCH_ROWS:
             self._flush()
 
