@@ -17,7 +17,9 @@ handed to more than one client, or holding more rankings than its overlap) and l
 (acknowledged with 201 but absent from the database). The floor is the same cycle as bare SQL
 over psycopg at the same concurrency (pick with FOR UPDATE SKIP LOCKED, count the lease, insert
 the assignment; then insert the ranking and close the lease): what the database alone allows
-on this machine. The last line:
+on this machine. Each level also reports the CPU time spent per cycle by the app server, the
+PostgreSQL backends and the client (from /proc): unlike cycles/s, that cost does not depend on
+what else the machine is running. The last line:
 
     labeler_load C=32 cycles_per_s=… p99_ms=… duplicates=0 lost=0 floor_cycles_per_s=…
 
@@ -155,6 +157,51 @@ def start_gunicorn(db_url: str, data_dir: str, port: int, workers: int, threads:
             time.sleep(0.3)
     proc.terminate()
     raise SystemExit(f"gunicorn did not answer on port {port}; see {data_dir}/gunicorn.log")
+
+
+# --- CPU accounting: contention-independent cost per cycle ----------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def cpu_snapshot(server_pid: int | None, db_url: str) -> dict:
+    """CPU seconds used so far by the app server (master + workers), by the PostgreSQL backends
+    connected to the bench database (when PostgreSQL runs on this machine) and by this client."""
+    import resource
+
+    import psycopg
+
+    app = sum(_proc_cpu(p) for p in [server_pid, *_children(server_pid)]) if server_pid else 0.0
+    name = urlsplit(db_url).path.lstrip("/")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+    db = {p: _proc_cpu(p) for p in pids}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"app": app, "db": db, "client": usage.ru_utime + usage.ru_stime}
+
+
+def cpu_delta(before: dict, after: dict) -> dict:
+    db = sum(v - before["db"].get(p, 0.0) for p, v in after["db"].items())
+    return {"app": after["app"] - before["app"], "db": db, "client": after["client"] - before["client"]}
 
 
 # --- the HTTP labelers ----------------------------------------------------------------------
@@ -366,7 +413,9 @@ def main() -> None:
     try:
         for c in levels:
             pid = seed_project(f"load-{run_id}-C{c}", records, [u for u, _ in users[:c]])
+            before = cpu_snapshot(server.pid if server else None, args.db)
             r = run_level(url, pid, [t for _, t in users[:c]], args.duration)
+            cpu = cpu_delta(before, cpu_snapshot(server.pid if server else None, args.db))
             dup, lost, stored = check_database(pid, r["acked"], r["handed"])
             floor = None
             if not args.no_floor:
@@ -378,12 +427,15 @@ def main() -> None:
                    "next_p50": pct(r["next"], .5), "next_p99": pct(r["next"], .99),
                    "submit_p50": pct(r["submit"], .5), "submit_p99": pct(r["submit"], .99),
                    "errors": len(r["errors"]), "duplicates": dup, "lost": lost, "stored": stored, "floor": floor,
-                   "first_error": r["errors"][0] if r["errors"] else ""}
+                   "first_error": r["errors"][0] if r["errors"] else "",
+                   "cpu_ms_per_cycle": {k: round(1000 * v / max(1, len(r["acked"])), 2) for k, v in cpu.items()}}
             results.append(row)
             print(f"C={c:>3}  cycles={row['cycles']:>6}  cycles/s={row['cycles_per_s']:8.1f}  "
                   f"next p50/p99 ms={row['next_p50']:6.1f}/{row['next_p99']:6.1f}  "
                   f"submit p50/p99 ms={row['submit_p50']:6.1f}/{row['submit_p99']:6.1f}  errors={row['errors']}  "
-                  f"duplicates={dup}  lost={lost}  floor cycles/s={floor if floor is None else round(floor, 1)}"
+                  f"duplicates={dup}  lost={lost}  floor cycles/s={floor if floor is None else round(floor, 1)}  "
+                  f"CPU ms/cycle app/db/client={row['cpu_ms_per_cycle']['app']}/{row['cpu_ms_per_cycle']['db']}/"
+                  f"{row['cpu_ms_per_cycle']['client']}"
                   + (f"  first error: {row['first_error']}" if row["errors"] else ""), flush=True)
     finally:
         if server is not None:

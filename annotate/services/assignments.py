@@ -59,13 +59,6 @@ def _shuffled(ids: list[int]) -> list[int]:
     return order
 
 
-def _pick(qs):
-    """The first row of an ordered task queryset, locked; rows other labelers hold are skipped."""
-    if connection.features.has_select_for_update_skip_locked:
-        return qs.select_for_update(skip_locked=True, of=("self",)).first()
-    return qs.first()
-
-
 def _not_done_by(user):
     return ~Exists(Assignment.objects.filter(task=OuterRef("pk"), labeler=user, state__in=DONE_STATES))
 
@@ -76,15 +69,6 @@ def _gold_pool(*, user, project: Project, screening: bool):
         pool = pool.filter(is_screening=True)
     # Random order: a gold task must not be recognisable by when it comes.
     return pool.order_by("?")
-
-
-def _real_pool(*, user, project: Project):
-    return (
-        Task.objects.filter(project=project, state=TaskState.OPEN, is_gold=False,
-                            submissions_required__gt=F("submissions_count") + F("active_leases"))
-        .filter(_not_done_by(user))
-        .order_by("-priority", "-submissions_count", "pk")
-    )
 
 
 def _screening_gate(*, user, project: Project, membership: Membership):
@@ -144,23 +128,76 @@ def _sweep_due(project: Project) -> bool:
     return True
 
 
+# The hot path of every next-task and submit request is written in SQL: compiling the ORM's
+# queries (an Exists subquery, F expressions, joins) cost more CPU than PostgreSQL spent
+# running them (bench/labeler_load.py: 4.2 ms of Python per next-task call before, see
+# docs/benchmarks.md). Same statements on PostgreSQL and SQLite, except the row locks.
+
+def _sql(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
+def _lock_clause(of: str = "", skip_locked: bool = False) -> str:
+    if not connection.features.has_select_for_update:
+        return ""  # SQLite: IMMEDIATE transactions already serialise writers
+    clause = " FOR UPDATE"
+    if of and connection.features.has_select_for_update_of:
+        clause += f" OF {of}"
+    if skip_locked and connection.features.has_select_for_update_skip_locked:
+        clause += " SKIP LOCKED"
+    return clause
+
+
+def _member_and_live_lease(*, user, project: Project, now) -> tuple | None:
+    """(is_paused, paused_reason, qualification_status, live assignment id or None), locking
+    the membership row: that lock serialises one labeler's own requests (two tabs asking at
+    once get one lease), and nobody else's."""
+    rows = _sql(
+        "SELECT m.is_paused, m.paused_reason, m.qualification_status,"
+        " (SELECT a.id FROM annotate_assignment a WHERE a.labeler_id = m.user_id AND a.project_id = m.project_id"
+        "  AND a.state = 'active' AND a.expires_at > %s ORDER BY a.leased_at LIMIT 1)"
+        " FROM labelers_membership m WHERE m.user_id = %s AND m.project_id = %s" + _lock_clause(),
+        [connection.ops.adapt_datetimefield_value(now), user.pk, project.pk])
+    return rows[0] if rows else None
+
+
+PICK_REAL = (
+    "SELECT t.* FROM annotate_task t"
+    " WHERE t.project_id = %s AND t.state = 'open' AND t.is_gold = %s"
+    " AND t.submissions_required > t.submissions_count + t.active_leases"
+    " AND NOT EXISTS (SELECT 1 FROM annotate_assignment a WHERE a.task_id = t.id AND a.labeler_id = %s"
+    "  AND a.state IN ('active', 'submitted', 'skipped'))"
+    " ORDER BY t.priority DESC, t.submissions_count DESC, t.id LIMIT 1"
+)
+
+
+def _pick_real(*, user, project: Project) -> Task | None:
+    """The open real task closest to completion (after priority) this labeler has not had,
+    locked; rows other labelers hold are skipped (PostgreSQL)."""
+    found = list(Task.objects.raw(PICK_REAL + _lock_clause("t", skip_locked=True), [project.pk, False, user.pk]))
+    return found[0] if found else None
+
+
+def _candidate_ids(task_id: int) -> list[int]:
+    return [r[0] for r in _sql("SELECT candidate_id FROM annotate_taskcandidate WHERE task_id = %s"
+                               " ORDER BY position", [task_id])]
+
+
 def _lease_next(*, user, project: Project, now) -> Assignment | None:
     with transaction.atomic():
-        # The membership row lock serialises one labeler's own requests (two tabs asking at
-        # once get one lease), and nobody else's.
-        membership = _membership(user=user, project=project, lock=True)
-        if membership.is_paused:
-            raise PermissionDenied(
-                f"Your work on this project is paused: {membership.paused_reason or 'ask an admin'}.")
-        live = (
-            Assignment.objects.filter(labeler=user, project=project, state=AssignmentState.ACTIVE,
-                                      expires_at__gt=now)
-            .order_by("leased_at").first()
-        )
-        if live:
-            return live
+        member = _member_and_live_lease(user=user, project=project, now=now)
+        if member is None:
+            raise PermissionDenied("You are not a member of this project.")
+        is_paused, paused_reason, qualification_status, live_id = member
+        if is_paused:
+            raise PermissionDenied(f"Your work on this project is paused: {paused_reason or 'ask an admin'}.")
+        if live_id is not None:
+            return Assignment.objects.select_related("task", "project").get(pk=live_id)
         task = None
-        if project.qualification_required and membership.qualification_status != QualificationStatus.PASSED:
+        if project.qualification_required and qualification_status != QualificationStatus.PASSED:
+            membership = _membership(user=user, project=project)
             screening = _screening_gate(user=user, project=project, membership=membership)
             if screening is not None:
                 # Gold tasks have no capacity to protect, so no row lock: every labeler may
@@ -171,14 +208,15 @@ def _lease_next(*, user, project: Project, now) -> Assignment | None:
         if task is None and project.gold_rate > 0 and _rng.random() < project.gold_rate:
             task = _gold_pool(user=user, project=project, screening=False).first()
         if task is None:
-            task = _pick(_real_pool(user=user, project=project))
+            task = _pick_real(user=user, project=project)
         if task is None:
             return None
-        Task.objects.filter(pk=task.pk).update(active_leases=F("active_leases") + 1)
+        _sql("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
+        task.active_leases += 1
         return Assignment.objects.create(
             task=task, labeler=user, project=project, state=AssignmentState.ACTIVE,
             leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds),
-            shown_order=_shuffled(task.candidate_ids()),
+            shown_order=_shuffled(_candidate_ids(task.pk)),
         )
 
 
@@ -188,11 +226,17 @@ def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assi
     qs = Assignment.objects.select_related("task", "project")
     if lock:
         # Lock the task first (one query, found through the assignment), then the assignment.
-        locked = Task.objects.select_for_update().filter(
-            assignments__pk=assignment_id, assignments__labeler=user).values_list("pk", flat=True).first()
-        if locked is None:
+        tasks = list(Task.objects.raw(
+            "SELECT t.* FROM annotate_task t JOIN annotate_assignment a ON a.task_id = t.id"
+            " WHERE a.id = %s AND a.labeler_id = %s" + _lock_clause("t"), [assignment_id, user.pk]))
+        if not tasks:
             raise Assignment.DoesNotExist("No such assignment for you.")
-        return qs.select_for_update(of=("self",)).get(pk=assignment_id)
+        assignment = next(iter(Assignment.objects.raw(
+            "SELECT * FROM annotate_assignment WHERE id = %s" + _lock_clause(), [assignment_id])))
+        assignment.task = tasks[0]  # read under its lock
+        assignment.project = next(iter(Project.objects.raw("SELECT * FROM annotate_project WHERE id = %s",
+                                                            [assignment.project_id])))
+        return assignment
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:
         raise Assignment.DoesNotExist("No such assignment for you.")

@@ -23,7 +23,7 @@ from annotate.models import (
     Task,
     TaskKind,
 )
-from annotate.services.assignments import assignment_finish, assignment_for_user, lease_check
+from annotate.services.assignments import _candidate_ids, assignment_finish, assignment_for_user, lease_check
 from labelers.services.quality import ranking_quality_record
 
 
@@ -50,7 +50,7 @@ def ranking_check(*, task: Task, project: Project, data: RankingInput) -> dict:
     """Validate a ranking against its task; returns the normalised fields to store."""
     if task.kind != TaskKind.RANKING:
         raise ValidationError(f"This is a {task.kind} task, not a ranking task.")
-    candidates = task.candidate_ids()
+    candidates = _candidate_ids(task.pk)
     allowed = set(candidates)
     if data.outcome not in RankingOutcome.values:
         raise ValidationError(f"Unknown outcome {data.outcome!r}.")
