@@ -132,3 +132,14 @@ def snapshot_file(*, snapshot: ExportSnapshot, relative: str) -> Path:
     if not path.is_file():
         raise ValidationError(f"{relative} is missing from the snapshot directory (was it deleted?).")
     return path
+
+
+def snapshot_format_files(*, snapshot: ExportSnapshot, fmt: str) -> dict[str, Path]:
+    """{"train": path, "test": path} of one format, for training jobs: they read these files
+    (the trainers in training/ml take plain paths) and record the snapshot on the model."""
+    found = {info["split"]: Path(snapshot.path) / name
+             for name, info in snapshot.manifest.get("files", {}).items() if info.get("format") == fmt}
+    if not found:
+        have = sorted({i.get("format") for i in snapshot.manifest.get("files", {}).values()} - {"card"})
+        raise ValidationError(f"Snapshot v{snapshot.version} has no {fmt!r} files; it has {', '.join(have)}.")
+    return found

@@ -138,9 +138,15 @@ def test_every_format_loads_with_datasets(project, labelled, file_type):
 
 @pytest.mark.django_db
 def test_snapshot_directory_is_sealed_only_when_complete(project, labelled, exports_dir):
-    snap, _ = run_export(project, formats=["preference"])
+    from exports.services.snapshots import snapshot_format_files
+
+    snap, _ = run_export(project, formats=["preference"], file_type="jsonl.gz")
     root = Path(exports_dir) / f"project-{project.pk}"
     assert sorted(p.name for p in root.iterdir()) == ["v1"]  # no temporary directory left
+    files = snapshot_format_files(snapshot=snap, fmt="preference")
+    assert sorted(files) == ["test", "train"] and files["train"].name == "train.jsonl.gz" and files["train"].is_file()
+    with pytest.raises(ValidationError, match="has no 'kto' files; it has preference"):
+        snapshot_format_files(snapshot=snap, fmt="kto")
 
 
 @pytest.mark.django_db
