@@ -85,11 +85,6 @@ class PPOConfig:
 
 # ---------------------------------------------------------------- the maths
 
-def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """logits (B, T, V), tokens (B, T) -> log π(token) (B, T)."""
-    return torch.gather(logits.log_softmax(-1), 2, tokens.unsqueeze(-1)).squeeze(-1)
-
-
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
@@ -140,13 +135,17 @@ class ValueHead(nn.Module):
 
 
 def forward_answer(model, value_head, seq, attn, prompt_len: int, temperature: float):
-    """Log-probs, values and entropies of the answer tokens seq[:, prompt_len:]; each (B, T_answer)."""
+    """Log-probs, values and entropies of the answer tokens seq[:, prompt_len:]; each (B, T_answer).
+    Only the answer positions go through the LM head (logits_to_keep): over a 49k vocabulary that
+    is most of the cost, and the prompt's logits are never needed."""
+    T = seq.shape[1] - prompt_len
     positions = (attn.cumsum(-1) - 1).clamp(min=0)  # left padding: positions count real tokens only
-    out = model(input_ids=seq, attention_mask=attn, position_ids=positions, output_hidden_states=value_head is not None)
-    logits = out.logits[:, prompt_len - 1:-1] / temperature  # token t is predicted at t-1
-    logp = logprobs_from_logits(logits, seq[:, prompt_len:])
-    probs = logits.softmax(-1)
-    entropy = -(probs * logits.log_softmax(-1)).sum(-1)
+    out = model(input_ids=seq, attention_mask=attn, position_ids=positions, logits_to_keep=T + 1,
+                output_hidden_states=value_head is not None)
+    logp_all = (out.logits[:, :-1] / temperature).log_softmax(-1)  # (B, T, V): token t is predicted at t-1
+    logp = torch.gather(logp_all, 2, seq[:, prompt_len:].unsqueeze(-1)).squeeze(-1)
+    with torch.no_grad():  # logged, not optimised (InstructGPT has no entropy bonus)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
     values = value_head(out.hidden_states[-1][:, prompt_len - 1:-1]) if value_head is not None else None
     return logp, values, entropy
 
@@ -159,26 +158,30 @@ def answer_mask(answer: torch.Tensor, eos_id: int) -> torch.Tensor:
 
 
 def demo_batch(tokenizer, demos: Sequence[list[dict]], max_length: int, use_chat_template: bool = True):
-    """Token ids, attention and labels (-100 on the prompt) for demonstrations (conversations ending
-    with the assistant turn that is learnt)."""
+    """(ids, attention, labels, keep) for demonstrations (conversations ending with the assistant turn
+    that is learnt). Left-padded, so every answer sits in the last `keep` positions and only those go
+    through the LM head; labels are -100 on prompts and padding."""
     rows = []
     for msgs in demos:
         p = tokenizer(pdata.prompt_text(tokenizer, msgs[:-1], use_chat_template), add_special_tokens=False).input_ids
         c = tokenizer(msgs[-1]["content"], add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
-        rows.append(((p + c)[-max_length:], ([-100] * len(p) + c)[-max_length:]))
-    width = max(len(ids) for ids, _ in rows)
+        rows.append(((p + c)[-max_length:], ([-100] * len(p) + c)[-max_length:], min(len(c), max_length)))
+    width = max(len(ids) for ids, _, _ in rows)
     pad = tokenizer.pad_token_id
-    ids = torch.tensor([r[0] + [pad] * (width - len(r[0])) for r in rows])
-    labels = torch.tensor([r[1] + [-100] * (width - len(r[1])) for r in rows])
-    attn = torch.tensor([[1] * len(r[0]) + [0] * (width - len(r[0])) for r in rows])
-    return ids, attn, labels
+    ids = torch.tensor([[pad] * (width - len(r[0])) + r[0] for r in rows])
+    labels = torch.tensor([[-100] * (width - len(r[1])) + r[1] for r in rows])
+    attn = torch.tensor([[0] * (width - len(r[0])) + [1] * len(r[0]) for r in rows])
+    keep = min(max(r[2] for r in rows) + 1, width)
+    return ids, attn, labels, keep
 
 
 def demo_nll(model, batch) -> torch.Tensor:
     """Mean negative log-likelihood of the demonstrations' answer tokens (the ptx loss is γ times this)."""
-    ids, attn, labels = batch
-    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+    ids, attn, labels, keep = batch
+    positions = (attn.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=positions, logits_to_keep=keep).logits[:, :-1]
+    targets = labels[:, ids.shape[1] - keep + 1:]  # (B, keep - 1): the tokens those logits predict
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
 
 
 class RewardModelScorer:

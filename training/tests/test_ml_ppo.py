@@ -121,6 +121,38 @@ def test_clipped_objective_stops_pushing_past_the_clip():
     assert logp.grad.abs().sum().item() == 0.0 and clip.item() == 1.0
 
 
+def test_forward_answer_matches_a_plain_forward(toy):
+    """Left padding, explicit positions and logits for the answer only give the log-probs of the
+    unpadded sequence's full forward."""
+    model = toy["model"]
+    head = ppo.ValueHead(model.config.hidden_size)
+    seq = torch.tensor([[2, 2, 50, 60, 70, 80], [11, 12, 50, 60, 70, 80]])  # row 0: two pad tokens on the left
+    attn = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    logp, values, entropy = ppo.forward_answer(model, head, seq, attn, prompt_len=3, temperature=1.0)
+    assert logp.shape == values.shape == entropy.shape == (2, 3)
+    with torch.no_grad():
+        plain = model(seq[:1, 2:]).logits.log_softmax(-1)  # the same sequence without its padding
+    expected = plain[0, :-1].gather(1, seq[0, 3:, None])[:, 0]
+    assert logp[0].tolist() == pytest.approx(expected.tolist(), abs=1e-5)
+    assert (entropy > 0).all()
+
+
+def test_demo_nll_counts_answer_tokens_only(toy):
+    tok, model = toy["tokenizer"], toy["model"]
+    demos = [[{"role": "user", "content": "Q1:"}, {"role": "assistant", "content": " cat"}],
+             [{"role": "user", "content": "A much longer question here:"}, {"role": "assistant", "content": " dog fish"}]]
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for msgs in demos:  # one unpadded sequence at a time, the slow way
+            p = tok(msgs[0]["content"], add_special_tokens=False).input_ids
+            c = tok(msgs[1]["content"], add_special_tokens=False).input_ids + [tok.eos_token_id]
+            logp = model(torch.tensor([p + c])).logits[0].log_softmax(-1)
+            total -= sum(logp[len(p) - 1 + i, t].item() for i, t in enumerate(c))
+            count += len(c)
+        batched = ppo.demo_nll(model, ppo.demo_batch(tok, demos, 64, use_chat_template=False)).item()
+    assert batched == pytest.approx(total / count, abs=1e-4)
+
+
 def test_answer_mask_keeps_the_first_eos():
     assert ppo.answer_mask(torch.tensor([[5, 2, 2, 2], [5, 6, 7, 8]]), eos_id=2).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
 
