@@ -33,12 +33,27 @@ class SnapshotOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "version", "job", "sha256", "created_at", "manifest"]
 
 
+class ExportStartInputSerializer(serializers.Serializer):
+    options = serializers.DictField(required=False, default=dict,
+                                    help_text="Filters and format options; see docs/formats.md.")
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    kind = serializers.ChoiceField(choices=list(IMPORT_KINDS))
+    format = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="prompts: jsonl, csv, txt, mt-bench, self-instruct; "
+                                             "preferences: trl, hh-rlhf; candidates: jsonl. Default: from the name.")
+    on_duplicate = serializers.ChoiceField(choices=["", "skip", "fail"], required=False, default="")
+    source = serializers.CharField(required=False, allow_blank=True, default="")
+    as_gold = serializers.BooleanField(required=False, default=False)
+    make_tasks = serializers.BooleanField(required=False, default=False)
+
+
 class ExportListCreateApi(APIView):
     permission_classes = [IsRanklabAdmin]
 
-    class InputSerializer(serializers.Serializer):
-        options = serializers.DictField(required=False, default=dict,
-                                        help_text="Filters and format options; see docs/formats.md.")
+    InputSerializer = ExportStartInputSerializer
 
     @extend_schema(responses=SnapshotOutputSerializer(many=True))
     def get(self, request, project_id: int):
@@ -83,16 +98,7 @@ class ImportCreateApi(APIView):
     permission_classes = [IsRanklabAdmin]
     parser_classes = [MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer):
-        file = serializers.FileField()
-        kind = serializers.ChoiceField(choices=list(IMPORT_KINDS))
-        format = serializers.CharField(required=False, allow_blank=True, default="",
-                                       help_text="prompts: jsonl, csv, txt, mt-bench, self-instruct; "
-                                                 "preferences: trl, hh-rlhf; candidates: jsonl. Default: from the name.")
-        on_duplicate = serializers.ChoiceField(choices=["", "skip", "fail"], required=False, default="")
-        source = serializers.CharField(required=False, allow_blank=True, default="")
-        as_gold = serializers.BooleanField(required=False, default=False)
-        make_tasks = serializers.BooleanField(required=False, default=False)
+    InputSerializer = ImportInputSerializer
 
     @extend_schema(request={"multipart/form-data": InputSerializer}, responses={202: JobOutputSerializer})
     def post(self, request, project_id: int):

@@ -104,31 +104,36 @@ def import_file(*, project: Project, path: Path | str, options: ImportOptions, p
     return result
 
 
-def _prompt(project, conversation, options, line, *, source="", tags=(), language="en"):
-    """(prompt, created) through annotate's service; a refused duplicate names the line."""
-    existing = Prompt.objects.filter(project=project, content_hash=conversation_hash(conversation)).first()
+def _prompt(project, conversation, options, line, *, source="", tags=(), language="en") -> Prompt:
+    """A prompt through annotate's service; a refused duplicate names the line."""
     try:
-        prompt = prompt_create(project=project, conversation=conversation, source=source or options.source,
-                               tags=tags, language=language, on_duplicate=options.on_duplicate)
+        return prompt_create(project=project, conversation=conversation, source=source or options.source,
+                             tags=tags, language=language, on_duplicate=options.on_duplicate)
     except ValidationError as exc:
         raise ImportFailure(line, " ".join(exc.messages))
-    return prompt, existing is None
+
+
+def _prompt_count(project) -> int:
+    return Prompt.objects.filter(project=project).count()
 
 
 def _write_prompts(*, project, records, options) -> dict:
-    created = skipped = dropped = 0
+    before, records_seen, dropped = _prompt_count(project), 0, 0
     for line, rec in records:
-        _, new = _prompt(project, rec.conversation, options, line, source=rec.source and f"{options.source} {rec.source}",
-                         tags=rec.tags, language=rec.language)
-        created, skipped, dropped = created + new, skipped + (not new), dropped + rec.dropped_turns
-    return {"prompts_created": created, "duplicates_skipped": skipped, "dropped_turns": dropped}
+        _prompt(project, rec.conversation, options, line, source=rec.source and f"{options.source} {rec.source}",
+                tags=rec.tags, language=rec.language)
+        records_seen, dropped = records_seen + 1, dropped + rec.dropped_turns
+    # Counted, not tracked per row: one query less per line (a prompt someone else adds to the
+    # project during the import would be counted too).
+    created = _prompt_count(project) - before
+    return {"prompts_created": created, "duplicates_skipped": records_seen - created, "dropped_turns": dropped}
 
 
 def _write_preferences(*, project, records, options) -> dict:
-    prompts = rankings = gold = 0
+    rankings = gold = 0
+    before = _prompt_count(project)
     for line, rec in records:
-        prompt, new = _prompt(project, rec.conversation, options, line)
-        prompts += new
+        prompt = _prompt(project, rec.conversation, options, line)
         chosen = candidate_create(prompt=prompt, text=rec.chosen, source=options.source)
         rejected = candidate_create(prompt=prompt, text=rec.rejected, source=options.source)
         tiers = [[chosen.pk], [rejected.pk]]
@@ -143,11 +148,13 @@ def _write_preferences(*, project, records, options) -> dict:
             fields = ranking_check(task=task, project=project, data=RankingInput(tiers=tiers))
         except ValidationError as exc:
             raise ImportFailure(line, " ".join(exc.messages))
-        Ranking.objects.create(task=task, labeler=None, assignment=None, source=options.source,
-                               shown_order=[chosen.pk, rejected.pk], **fields)
+        # No shown order: nobody saw these candidates in Ranklab (position-bias analysis skips them).
+        Ranking.objects.create(task=task, labeler=None, assignment=None, source=options.source, shown_order=[],
+                               **fields)
         Task.objects.filter(pk=task.pk).update(submissions_count=1, state=TaskState.COMPLETE)
         rankings += 1
-    return {"prompts_created": prompts, "rankings_created": rankings, "gold_tasks_created": gold}
+    return {"prompts_created": _prompt_count(project) - before, "rankings_created": rankings,
+            "gold_tasks_created": gold}
 
 
 def _write_candidates(*, project, records, options) -> dict:
