@@ -35,8 +35,9 @@ class TrainerFailed(RuntimeError):
 
 
 def job_run_dir(job) -> Path:
-    """A stable directory per job: checkpoints survive a worker crash and a retry resumes."""
-    path = Path(settings.DATA_DIR) / "runs" / f"job-{job.pk}"
+    """A stable directory per job: checkpoints survive a worker crash and a retry resumes. The
+    creation time keeps two databases sharing one data directory from sharing runs."""
+    path = Path(settings.DATA_DIR) / "runs" / f"job-{job.pk}-{job.created_at:%Y%m%d%H%M%S%f}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -103,34 +104,39 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
                     if "progress" in event:
                         state["progress"] = lo + (hi - lo) * float(event["progress"])
                     state["dirty"] = True
+                elif kind == "start":
+                    details = ", ".join(f"{k}={v}" for k, v in event.items() if k != "event")
+                    state["lines"].append(f"trainer started: {details}")
                 elif kind == "checkpoint":
                     state["lines"].append(f"checkpoint at step {event.get('step')}: {event.get('path')}")
+
+    def flush(check: bool = True) -> None:
+        with lock:
+            lines, state["lines"] = state["lines"], []
+            dirty, state["dirty"] = state["dirty"], False
+            metrics = {**ctx.job.metrics, "series": state["series"], "latest": state["latest"]}
+            progress = state["progress"]
+        for line in lines:
+            ctx.log(line)
+        if dirty:
+            ctx.set_metrics(metrics)
+        if not check:
+            return
+        if progress is not None:
+            ctx.progress(progress, f"training: {progress:.0%}")  # raises JobCancelled
+        else:
+            ctx.check_cancel()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     started = time.monotonic()
     last_write = 0.0
     try:
-        while True:
-            finished = proc.poll() is not None
+        while proc.poll() is None:
             now = time.monotonic()
-            if finished or now - last_write >= WRITE_EVERY_S:
+            if now - last_write >= WRITE_EVERY_S:
                 last_write = now
-                with lock:
-                    lines, state["lines"] = state["lines"], []
-                    dirty, state["dirty"] = state["dirty"], False
-                    metrics = {**ctx.job.metrics, "series": state["series"], "latest": state["latest"]}
-                    progress = state["progress"]
-                for line in lines:
-                    ctx.log(line)
-                if dirty:
-                    ctx.set_metrics(metrics)
-                if progress is not None:
-                    ctx.progress(progress, f"training: {progress:.0%}")  # raises JobCancelled
-                else:
-                    ctx.check_cancel()
-            if finished:
-                break
+                flush()
             if time_limit and now - started > time_limit:
                 _kill(proc)
                 raise TrainerFailed(
@@ -144,6 +150,7 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
         if proc.poll() is None:
             _kill(proc)
         reader.join(timeout=10)
+        flush(check=False)  # whatever the trainer printed last
     if proc.returncode != 0 or state["done"] is None:
         tail = stderr_path.read_text(errors="replace")[-3000:] if stderr_path.exists() else ""
         ctx.log(tail)

@@ -94,7 +94,7 @@ def run_training_job(job: Job, ctx: JobContext) -> dict:
     done = run_trainer(ctx=ctx, module=module, config=config, run_dir=run_dir,
                        time_limit=job.params.get("time_limit_s"), progress_span=(0.02, 0.97))
     ctx.progress(0.98, "registering the model")
-    target = Path(settings.MODELS_DIR) / f"{job.kind.replace('train_', '')}-job{job.pk}"
+    target = Path(settings.MODELS_DIR) / f"{job.kind.replace('train_', '')}-{run_dir.name}"
     source = Path(done["model_dir"])
     if source.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def run_training_job(job: Job, ctx: JobContext) -> dict:
             shutil.rmtree(target)
         os.replace(source, target) if source.stat().st_dev == target.parent.stat().st_dev else shutil.move(source, target)
     metrics = dict(done.get("metrics") or {})
-    agreement = (export.manifest or {}).get("agreement")
+    agreement = ((export.manifest or {}).get("counts", {}).get("agreement") or {}).get("mean_task_agreement")
     if agreement is not None:
         metrics["labeler_agreement"] = agreement
     name = job.params.get("name") or f"{project_slug(job)}-{job.kind.replace('train_', '')}-{job.pk}"

@@ -1,0 +1,125 @@
+"""The training job path through real Celery workers: labels → export snapshot → reward model
+(or SFT policy) job → a registered ModelVersion with metrics and lineage; cancel; crash-resume."""
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from conftest import wait_for
+from exports.models import ExportSnapshot
+from exports.services.snapshots import export_start
+from training.models import Job, JobStatus, ModelKind, ModelVersion
+from training.services.jobs import jobs_sweep
+from training.services.registry import model_register
+from training.services.training_jobs import training_start
+
+
+@pytest.fixture
+def tiny_base(tmp_path, bundled_tokenizer, db):
+    from training.ml.bundled import tiny_random_model
+
+    path = tmp_path / "tiny-base"
+    tiny_random_model(len(bundled_tokenizer)).save_pretrained(path)
+    bundled_tokenizer.save_pretrained(path)
+    return model_register(name="tiny-base", backend="transformers", location=str(path))
+
+
+@pytest.fixture
+def labelled_project(project, labeler, make_ranking_task):
+    """12 ranking tasks of K=4 ranked by a labeler: the shorter answer is better."""
+    from annotate.services.assignments import task_next_for_labeler
+    from annotate.services.submissions import RankingInput, ranking_submit
+
+    for i in range(12):
+        make_ranking_task(k=4, texts=[f"Answer {i}" + " and more" * n for n in range(4)])
+    while (assignment := task_next_for_labeler(user=labeler, project=project)) is not None:
+        ids = assignment.task.candidate_ids()  # created shortest first
+        ranking_submit(user=labeler, assignment_id=assignment.pk, data=RankingInput(tiers=[[c] for c in ids]))
+    return project
+
+
+def _finished(job_id):
+    job = Job.objects.get(pk=job_id)
+    return job if job.is_finished else None
+
+
+def _export(project, admin_user):
+    job = export_start(project=project, options={"formats": ["ranked_groups", "preference"]}, user=admin_user)
+    job = wait_for(lambda: _finished(job.pk), timeout=120, message="the export job")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    return ExportSnapshot.objects.get(job=job)
+
+
+RM_CONFIG = {"max_steps": 6, "batch_size": 2, "max_length": 64, "logging_steps": 1, "save_steps": 2,
+             "device": "cpu", "learning_rate": 1e-3}
+
+
+def test_export_then_reward_model_through_celery(celery_worker, labelled_project, tiny_base, admin_user):
+    celery_worker("default,exports,training")
+    export = _export(labelled_project, admin_user)
+    job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
+                         config=RM_CONFIG, user=admin_user)
+    job = wait_for(lambda: _finished(job.pk), timeout=240, message="the reward-model job")
+    assert job.status == JobStatus.SUCCEEDED, job.error + job.log_tail
+    model = ModelVersion.objects.get(produced_by_job=job)
+    assert model.kind == ModelKind.REWARD and model.parent == tiny_base and model.export_snapshot == export
+    assert job.result["model_version_id"] == model.pk
+    assert "series" in job.metrics, (job.metrics, job.log_tail)
+    assert "loss" in job.metrics["series"] and len(job.metrics["series"]["loss"]) >= 3
+    assert model.metrics, "final metrics recorded on the model"
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    rm = AutoModelForSequenceClassification.from_pretrained(model.location)
+    tok = AutoTokenizer.from_pretrained(tiny_base.location)
+    score = rm(**tok(["Hello there"], return_tensors="pt")).logits
+    assert score.shape == (1, 1)
+
+
+def test_training_options_are_validated(labelled_project, tiny_base, admin_user):
+    snapshot = ExportSnapshot(project=labelled_project, version=99, path="/nonexistent")
+    with pytest.raises(ValidationError, match="no files yet"):
+        training_start(kind="train_reward", project=labelled_project, export=snapshot, base_model=tiny_base)
+    snapshot.path = str(Path(tiny_base.location))
+    with pytest.raises(ValidationError, match="Unknown training options: bogus"):
+        training_start(kind="train_reward", project=labelled_project, export=snapshot, base_model=tiny_base,
+                       config={"bogus": 1})
+    with pytest.raises(ValidationError, match="set by Ranklab: output_dir"):
+        training_start(kind="train_reward", project=labelled_project, export=snapshot, base_model=tiny_base,
+                       config={"output_dir": "/tmp/x"})
+
+
+def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_project, tiny_base, admin_user, settings):
+    worker = celery_worker("default,exports,training")
+    export = _export(labelled_project, admin_user)
+    slow = dict(RM_CONFIG, max_steps=400, save_steps=3)
+
+    # Cancel stops the trainer subprocess within seconds.
+    job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
+                         config=slow, user=admin_user)
+    wait_for(lambda: Job.objects.get(pk=job.pk).metrics.get("series", {}).get("loss"), timeout=120,
+             message="training to start")
+    from training.services.jobs import job_cancel
+
+    job_cancel(job=job)
+    job = wait_for(lambda: _finished(job.pk), timeout=30, message="the cancel to take effect")
+    assert job.status == JobStatus.CANCELLED
+    assert not ModelVersion.objects.filter(produced_by_job=job).exists()
+
+    # SIGKILL the worker after a checkpoint; the sweeper re-queues, a new worker resumes from it.
+    job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
+                         config=dict(slow, max_steps=40), user=admin_user)
+    wait_for(lambda: "checkpoint at step" in Job.objects.get(pk=job.pk).log_tail, timeout=120,
+             message="a checkpoint")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    settings.JOB_HEARTBEAT_TIMEOUT = 2
+    wait_for(lambda: jobs_sweep()["requeued"] == 1, timeout=30, message="the sweeper")
+    celery_worker("training")
+    job = wait_for(lambda: _finished(job.pk), timeout=240, message="the resumed job")
+    assert job.status == JobStatus.SUCCEEDED, job.error + job.log_tail
+    assert job.attempts == 2
+    resumed = [line for line in job.log_tail.splitlines() if "resumed_from_step=" in line]
+    assert resumed and int(resumed[-1].split("resumed_from_step=")[1].split(",")[0]) >= 3
+    assert ModelVersion.objects.filter(produced_by_job=job).count() == 1
