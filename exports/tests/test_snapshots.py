@@ -214,3 +214,21 @@ def test_the_reader_thread_stops_when_the_consumer_does():
 
     with pytest.raises(RuntimeError, match="database went away"):
         list(prefetched(broken))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_type", ["jsonl", "jsonl.gz", "parquet"])
+def test_ranklabs_own_trainers_read_the_snapshot(project, labelled, file_type):
+    """The contract with training/ml: its readers take the snapshot directory as is."""
+    data = pytest.importorskip("training.ml.data")
+    policy_data = pytest.importorskip("training.ml.policy_data")
+
+    snapshot, _ = run_export(project, formats=["ranked_groups", "preference_chat", "sft_messages"],
+                             file_type=file_type, test_ratio=0.0, merge="consensus")
+    groups, source = data.load_ranked_groups(snapshot.path, "train")
+    assert source.name == f"train.{file_type}" and len(groups) == 4
+    assert sum(len(g.pairs()) for g in groups) == snapshot.manifest["counts"]["pairs_all"]
+    pairs, _ = policy_data.load_preference_pairs(snapshot.path, "train")
+    assert len(pairs) == snapshot.manifest["splits"]["preference_chat"]["train"]
+    demos, _ = data.load_demonstrations(snapshot.path, "train")
+    assert demos[0][-1]["content"].startswith("Soft rain")
