@@ -7,6 +7,11 @@ whatever the project's size and the order (hence the files) is the same every ti
 Filters that need one row (dates, labelers, review, gold, can't judge, imported) are SQL;
 those that need a task's other rankings (minimum submissions, minimum agreement) and the
 consensus merge are applied per task in Python.
+
+An export reads rows as they are committed while it runs (not one database snapshot: the job
+reports progress on the same connection). Submissions are immutable, so every row is whole; a
+ranking submitted during an export may or may not be in it, and the manifest's counts always
+describe the files.
 """
 from __future__ import annotations
 
