@@ -11,5 +11,7 @@ urlpatterns = [
     path("projects/<int:project_id>/review/", views.review_queue_view, name="review"),
     path("projects/<int:project_id>/review/<str:kind>/<int:submission_id>/", views.review_submission_view,
          name="review-submission"),
+    path("projects/<int:project_id>/review/<str:kind>/<int:submission_id>/gold/", views.task_gold_view,
+         name="task-gold"),
     path("projects/<int:project_id>/calibration/", views.calibration_view, name="calibration"),
 ]

@@ -22,6 +22,7 @@ from labelers.selectors.stats import (
     submissions_per_hour,
     time_per_task_seconds,
 )
+from labelers.services.gold import task_mark_gold
 from labelers.services.quality import alert_resolve, membership_resume, qualification_override
 from labelers.services.review import KINDS, submission_review
 
@@ -136,7 +137,31 @@ def review_submission_view(request, project_id: int, kind: str, submission_id: i
     return render(request, "labelers/review_submission.html", {
         "project": project, "d": review_detail(kind=kind, submission=submission), "error": error,
         "decisions": [ReviewStatus.ACCEPTED, ReviewStatus.REJECTED],
+        "is_admin": project_role(user=request.user, project_id=project.pk) == "admin",
     }, status=400 if error else 200)
+
+
+@require_POST
+@login_required
+def task_gold_view(request, project_id: int, kind: str, submission_id: int):
+    """Make the reviewed task gold, with this ranking or the others' consensus as its answer."""
+    project = _project(request, project_id, roles=("admin",))
+    ranking = get_object_or_404(KINDS["ranking"], pk=submission_id, task__project=project)
+    detail = review_detail(kind="ranking", submission=ranking)
+    source = request.POST.get("answer")
+    if source == "consensus":
+        tiers = [[c["id"] for c in detail["candidates"] if c["consensus_rank"] == r]
+                 for r in sorted({c["consensus_rank"] for c in detail["candidates"] if c["consensus_rank"]})]
+    else:
+        tiers = ranking.tiers
+    try:
+        task_mark_gold(admin=request.user, task_id=ranking.task_id, gold_answer={"tiers": tiers},
+                       is_screening=request.POST.get("is_screening") == "1")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Task {ranking.task_id} is now a gold task.")
+    return redirect("labelers:review-submission", project_id=project.pk, kind=kind, submission_id=ranking.pk)
 
 
 @login_required

@@ -252,3 +252,22 @@ def test_labeler_report_command(project, crew):
     assert "2/2 tasks complete, agreement 33.3% (ties ½)" in text and "contrarian" in text
     with pytest.raises(CommandError, match="No project named or numbered 'nope'"):
         call_command("labeler_report", "--project", "nope")
+
+
+def test_admin_makes_a_reviewed_task_gold_from_its_consensus(project, crew, admin_user):
+    from django.test import Client
+
+    task = crew["tasks"][1]
+    ranking = Ranking.objects.get(task=task, labeler=crew["contrarian"])
+    client = Client()
+    client.force_login(crew["reviewer"])
+    url = f"/labelers/projects/{project.pk}/review/ranking/{ranking.pk}/gold/"
+    assert client.post(url, {"answer": "consensus"}).status_code == 403
+    client.force_login(admin_user)
+    assert "Use this task as a gold task" in client.get(url.removesuffix("gold/")).content.decode()
+    r = client.post(url, {"answer": "consensus", "is_screening": "1"})
+    assert r.status_code == 302
+    task.refresh_from_db()
+    ids = sorted(task.candidate_ids())
+    # The other two labelers ranked by id: their consensus is the gold answer, not the contrarian's.
+    assert task.is_gold and task.is_screening and task.gold_answer == {"tiers": [[c] for c in ids]}
