@@ -232,3 +232,20 @@ def test_ranklabs_own_trainers_read_the_snapshot(project, labelled, file_type):
     assert len(pairs) == snapshot.manifest["splits"]["preference_chat"]["train"]
     demos, _ = data.load_demonstrations(snapshot.path, "train")
     assert demos[0][-1]["content"].startswith("Soft rain")
+
+
+@pytest.mark.django_db
+def test_verify_finds_a_changed_or_missing_file(project, labelled):
+    from exports.services.snapshots import snapshot_verify
+
+    snap, _ = run_export(project, formats=["preference", "kto"], test_ratio=0)
+    assert snapshot_verify(snapshot=snap) == []
+    train = Path(snap.path) / "preference" / "train.jsonl"
+    data = bytearray(train.read_bytes())
+    data[10] = ord("X") if data[10] != ord("X") else ord("Y")
+    train.write_bytes(bytes(data))
+    (Path(snap.path) / "kto" / "test.jsonl").unlink()
+    (Path(snap.path) / "notes.txt").write_text("hello")
+    assert snapshot_verify(snapshot=snap) == [
+        "kto/test.jsonl is missing", "preference/train.jsonl has changed since the export (SHA-256 differs)",
+        "notes.txt is not part of the snapshot"]
