@@ -156,18 +156,19 @@ def commit_dir(tmp: Path, target: Path) -> Path:
 CHECKPOINT_PREFIX = "step-"
 
 
-def checkpoint_dirs(output_dir: str | Path) -> list[Path]:
+def checkpoint_dirs(output_dir: str | Path, prefix: str = CHECKPOINT_PREFIX) -> list[Path]:
     """Complete checkpoints, oldest first (a directory counts once its meta.json exists)."""
     root = Path(output_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / "meta.json").exists()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    found = [p for p in root.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit()
+             and (p / "meta.json").exists()]
+    return sorted(found, key=lambda p: int(p.name[len(prefix):]))
 
 
-def latest_checkpoint(output_dir: str | Path, snapshot: str | None) -> Path | None:
+def latest_checkpoint(output_dir: str | Path, snapshot: str | None, prefix: str = CHECKPOINT_PREFIX) -> Path | None:
     """The newest checkpoint, refusing one made from a different export snapshot."""
-    found = checkpoint_dirs(output_dir)
+    found = checkpoint_dirs(output_dir, prefix)
     if not found:
         return None
     meta = json.loads((found[-1] / "meta.json").read_text())

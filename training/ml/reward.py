@@ -47,6 +47,7 @@ class RewardConfig:
     snapshot_sha256: str | None = field(default=None, metadata={"help": "Export hash; default: from the manifest."})
     max_length: int = field(default=512, metadata={"help": "Tokens per sequence; longer ones keep their end."})
     use_chat_template: bool = field(default=True, metadata={"help": "Format prompt + completion with the chat template."})
+    share_prompt: bool = field(default=True, metadata={"help": "Forward a prompt's shared tokens once for its K completions (single process)."})
     # --- training (defaults from InstructGPT's RM: one epoch, cosine schedule, lr 9e-6)
     output_dir: str = field(default="", metadata={"help": "Checkpoints and the final model go here."})
     num_epochs: int = field(default=1, metadata={"help": "Passes over the prompts (InstructGPT: 1, more overfits)."})
@@ -55,6 +56,7 @@ class RewardConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per step."})
     learning_rate: float = field(default=9e-6, metadata={"help": "AdamW learning rate."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    fused_adamw: bool = field(default=True, metadata={"help": "torch's fused AdamW kernel (CPU and CUDA): same maths, fewer passes."})
     lr_scheduler: str = field(default="cosine", metadata={"help": "transformers scheduler name."})
     warmup_ratio: float = field(default=0.0, metadata={"help": "Fraction of steps of linear warm-up."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping; 0 disables."})
@@ -112,9 +114,10 @@ def kwise_reward_loss(rewards, levels, margins=None, center_coef: float | None =
 
 
 # ---------------------------------------------------------------- data → tensors
-def encode_groups(groups: list[RankedGroup], tokenizer, config: RewardConfig) -> tuple[list[dict], int]:
+def encode_groups(groups: list[RankedGroup], tokenizer, config: RewardConfig, share_prompt: bool = False) -> tuple[list[dict], int]:
     """Keep only ranked completions (an unranked one needs no forward pass); returns the encoded
-    groups and how many were skipped for having no untied pair."""
+    groups and how many were skipped for having no untied pair. With share_prompt, the tokens
+    all of a group's sequences begin with (system + prompt) are split off to be forwarded once."""
     encoded, skipped = [], 0
     for group in groups:
         levels = group.levels()
@@ -124,20 +127,32 @@ def encode_groups(groups: list[RankedGroup], tokenizer, config: RewardConfig) ->
             continue
         ids = [encode_completion(tokenizer, group.prompt, group.completions[i], max_length=config.max_length,
                                  use_chat_template=config.use_chat_template) for i in keep]
-        encoded.append({"ids": ids, "levels": [levels[i] for i in keep], "margin": group.margin(config.margin_scale)})
+        shared = 0
+        while share_prompt and all(len(x) > shared + 1 for x in ids) and len({x[shared] for x in ids}) == 1:
+            shared += 1  # each completion keeps at least its last token, where the score is read
+        encoded.append({"prompt": ids[0][:shared], "ids": [x[shared:] for x in ids],
+                        "levels": [levels[i] for i in keep], "margin": group.margin(config.margin_scale)})
     return encoded, skipped
+
+
+def _pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded [N, L] ids and attention mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    return ids, mask
 
 
 def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     """Flatten the batch's completions into one padded [N, L] tensor; `slot` maps each row
-    back to (prompt b, completion k) of the [B, K] reward matrix."""
-    seqs = [ids for g in batch for ids in g["ids"]]
-    width = max(len(s) for s in seqs)
-    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, ids in enumerate(seqs):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention[row, : len(ids)] = 1
+    back to (prompt b, completion k) of the [B, K] reward matrix. Shared prompts, when every
+    group has one, go in a separate [B, P] tensor; otherwise rows hold prompt + completion."""
+    shared = all(g["prompt"] for g in batch)
+    seqs = [ids if shared else g["prompt"] + ids for g in batch for ids in g["ids"]]
+    input_ids, attention = _pad(seqs, pad_id)
     k_max = max(len(g["ids"]) for g in batch)
     levels = torch.full((len(batch), k_max), -1, dtype=torch.long)
     slot_b, slot_k = [], []
@@ -145,16 +160,44 @@ def collate(batch: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
         levels[b, : len(g["levels"])] = torch.tensor(g["levels"])
         slot_b += [b] * len(g["ids"])
         slot_k += list(range(len(g["ids"])))
-    return {"input_ids": input_ids, "attention_mask": attention, "levels": levels,
-            "margins": torch.tensor([g["margin"] for g in batch], dtype=torch.float),
-            "slot_b": torch.tensor(slot_b), "slot_k": torch.tensor(slot_k)}
+    out = {"input_ids": input_ids, "attention_mask": attention, "levels": levels,
+           "margins": torch.tensor([g["margin"] for g in batch], dtype=torch.float),
+           "slot_b": torch.tensor(slot_b), "slot_k": torch.tensor(slot_k)}
+    if shared:
+        out["prompt_ids"], out["prompt_mask"] = _pad([g["prompt"] for g in batch], pad_id)
+    return out
 
 
 def batch_rewards(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Forward every completion once → rewards [B, K] (zeros where padded)."""
-    scores = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits[:, 0]
+    if "prompt_ids" in batch:
+        scores = shared_prompt_scores(model, batch)
+    else:
+        scores = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits[:, 0]
     rewards = scores.new_zeros(batch["levels"].shape)
     return rewards.index_put((batch["slot_b"], batch["slot_k"]), scores)
+
+
+def shared_prompt_scores(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The same scores as a full forward pass (tests check it), but each prompt goes through the
+    model once: its keys and values are cached, repeated for its completions, and the
+    completions are forwarded after them at the right positions. Gradients flow through the
+    cache into the prompt's pass. Right padding everywhere, so no attention row is empty."""
+    from transformers import DynamicCache
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+    backbone, head = getattr(inner, inner.base_model_prefix), inner.score
+    cache = DynamicCache(config=backbone.config)
+    backbone(input_ids=batch["prompt_ids"], attention_mask=batch["prompt_mask"], cache=cache, use_cache=True)
+    slot = batch["slot_b"]
+    cache.reorder_cache(slot)  # [B, …] → [N, …]
+    width = batch["input_ids"].shape[1]
+    mask = torch.cat([batch["prompt_mask"][slot], batch["attention_mask"]], dim=1)  # [N, P + L]
+    positions = batch["prompt_mask"].sum(1)[slot][:, None] + torch.arange(width, device=mask.device)[None]
+    hidden = backbone(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions, cache=cache,
+                      use_cache=True).last_hidden_state  # [N, L, H]
+    last = batch["attention_mask"].sum(1) - 1
+    return head(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])[:, 0]
 
 
 # ---------------------------------------------------------------- model
@@ -239,11 +282,14 @@ def train(config: RewardConfig) -> dict:
     eval_groups, eval_file = load_ranked_groups(config.eval_path or config.data_path, "test", required=bool(config.eval_path))
     snapshot = config.snapshot_sha256 or common.snapshot_sha256(config.data_path, [p for p in (train_file, eval_file) if p])
     model, tokenizer = load_backbone(config)
-    encoded, skipped = encode_groups(train_groups, tokenizer, config)
+    # the shared-prompt pass calls the model's parts directly, which DDP (several processes) does not allow
+    share = config.share_prompt and accelerator.num_processes == 1 and hasattr(model, "score")
+    encoded, skipped = encode_groups(train_groups, tokenizer, config, share_prompt=share)
     if not encoded:
         raise common.ConfigError(f"{train_file}: no ranking with two different tiers to learn from")
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  fused=config.fused_adamw or None)
     micro = config.batch_size  # prompts per micro-batch per process
     world = accelerator.num_processes
     per_epoch = math.ceil(len(encoded) / (micro * world * config.gradient_accumulation_steps))
@@ -290,6 +336,8 @@ def train(config: RewardConfig) -> dict:
         return evaluate_groups(eval_groups, scores)
 
     pad_id = tokenizer.pad_token_id
+    counted = {"sequences": 0, "comparisons": 0, "prompt_passes": 0}  # forwarded / trained on by this process (this run)
+    loop_seconds = loop_cpu_seconds = 0.0  # inside optimiser steps only: what bench/reward_bench.py compares
     window = {"loss": 0.0, "pairs": 0, "correct": 0, "n": 0}
     while step < total:
         epoch, in_epoch = divmod(step, per_epoch)
@@ -300,6 +348,7 @@ def train(config: RewardConfig) -> dict:
             if world > 1 and len(chunk) < per_step:  # every process needs a batch, or DDP waits forever
                 chunk = (chunk + batches)[:per_step]
             mine = chunk[accelerator.process_index :: world]
+            tick, tick_cpu = time.perf_counter(), time.process_time()
             for n, indices in enumerate(mine):
                 batch = {k: v.to(accelerator.device) for k, v in collate([encoded[i] for i in indices], pad_id).items()}
                 sync = accelerator.no_sync(model) if n < len(mine) - 1 else contextlib.nullcontext()
@@ -308,6 +357,9 @@ def train(config: RewardConfig) -> dict:
                     loss, stats = kwise_reward_loss(rewards.float(), batch["levels"], batch["margins"] if config.margin_scale else None,
                                                     config.center_rewards_coefficient)
                     accelerator.backward(loss / len(mine))
+                counted["sequences"] += batch["input_ids"].shape[0]
+                counted["prompt_passes"] += batch["prompt_ids"].shape[0] if "prompt_ids" in batch else 0
+                counted["comparisons"] += stats["pairs"]
                 window["loss"] += loss.item()
                 window["n"] += 1
                 window["pairs"] += stats["pairs"]
@@ -317,6 +369,8 @@ def train(config: RewardConfig) -> dict:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
+            loop_seconds += time.perf_counter() - tick
+            loop_cpu_seconds += time.process_time() - tick_cpu
             step += 1
             if step % config.logging_steps == 0 or step == total:
                 entry = {"event": "log", "step": step, "progress": step / total, "epoch": step / per_epoch,
@@ -341,7 +395,10 @@ def train(config: RewardConfig) -> dict:
     if metrics:
         history["eval_accuracy"].append([step, metrics["accuracy"]])
     final = {"steps": step, "train_prompts": len(encoded), "skipped_prompts": skipped,
-             "train_seconds": time.time() - started, "history": history,
+             "train_seconds": time.time() - started, "loop_seconds": loop_seconds,
+             "loop_cpu_seconds": loop_cpu_seconds,
+             "sequences_forwarded": counted["sequences"], "comparisons_trained": counted["comparisons"],
+             "shared_prompt_passes": counted["prompt_passes"], "history": history,
              **({f"eval_{k}": v for k, v in metrics.items()})}
     model_dir = out / "model"
     if accelerator.is_main_process:

@@ -109,6 +109,34 @@ def test_kwise_loss_equals_mean_of_naive_pair_losses_with_ties(margin, center):
     assert grad_fast[1].abs().sum() == 0  # an all-tied prompt carries no weight
 
 
+@pytest.mark.parametrize("lora", [False, True])
+def test_shared_prompt_pass_gives_the_scores_and_gradients_of_full_sequences(tiny_base, snapshot, lora):
+    from training.ml.reward import batch_rewards, collate, encode_groups, load_backbone
+
+    cfg = config(tiny_base, snapshot, "/unused", lora_r=4 if lora else 0)
+    model, tokenizer = load_backbone(cfg)
+    groups, _ = load_ranked_groups(snapshot, "train")
+    shared, _ = encode_groups(groups[:6], tokenizer, cfg, share_prompt=True)
+    plain, _ = encode_groups(groups[:6], tokenizer, cfg, share_prompt=False)
+    assert all(len(g["prompt"]) > 20 for g in shared) and all(not g["prompt"] for g in plain)
+    results = []
+    for encoded in (shared, plain):
+        model.zero_grad()
+        batch = collate(encoded, tokenizer.pad_token_id)
+        assert ("prompt_ids" in batch) == (encoded is shared)
+        rewards = batch_rewards(model, batch)
+        loss, _ = kwise_reward_loss(rewards, batch["levels"])
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((rewards.detach(), loss.detach(), grads))
+    (r1, l1, g1), (r2, l2, g2) = results
+    torch.testing.assert_close(r1, r2, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-6)
+    assert g1.keys() == g2.keys() and len(g1) > 3
+    for name in g1:
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-3, atol=1e-5)
+
+
 # ---------------------------------------------------------------- data
 def test_truncation_keeps_the_end_of_the_completion(bundled_tokenizer):
     prompt = [{"role": "user", "content": "word " * 200}]
