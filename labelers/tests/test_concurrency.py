@@ -116,3 +116,48 @@ def _snapshot_check(project, violations):
     for task_id, n in live.items():
         if n + counted.get(task_id, 0) > OVERLAP:
             violations.append({"task": task_id, "live": n, "counted": counted.get(task_id, 0)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_on_sqlite_take_turns_and_keep_the_invariants(project, make_user, make_ranking_task):
+    """The embedded default: SQLite transactions start IMMEDIATE, so concurrent writers queue
+    rather than interleave. 8 threads, 30 tasks, overlap 2 (on PostgreSQL the test above)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the SQLite variant; PostgreSQL runs the 64-thread test")
+    project.submissions_required = 2
+    project.gold_rate = 0
+    project.save()
+    for _ in range(30):
+        make_ranking_task(k=3, submissions_required=2)
+    users = []
+    for i in range(8):
+        user = make_user(f"sq{i}")
+        membership_set(project=project, user=user)
+        users.append(user)
+    returned, errors = [], []
+    lock = threading.Lock()
+
+    def labeler(user):
+        try:
+            while (assignment := task_next_for_labeler(user=user, project=project)) is not None:
+                ranking = ranking_submit(user=user, assignment_id=assignment.pk,
+                                         data=RankingInput(tiers=[[c] for c in assignment.shown_order]))
+                with lock:
+                    returned.append((ranking.pk, ranking.task_id, user.pk))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            with lock:
+                errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=labeler, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    per_task = Counter(Ranking.objects.filter(task__project=project).values_list("task_id", flat=True))
+    assert len(per_task) == 30 and set(per_task.values()) == {2}
+    stored = set(Ranking.objects.filter(task__project=project).values_list("pk", "task_id", "labeler_id"))
+    assert stored == set(returned)
+    assert len({(t, u) for _, t, u in returned}) == len(returned)
