@@ -10,6 +10,8 @@ class TrainingConfig(AppConfig):
 
         register_job_kind("noop", handler="training.handlers.noop", queue="default", idempotent=True)
         register_job_kind("convert_model", handler="training.handlers.convert_model", queue="generation", idempotent=True)
+        register_job_kind("generate", handler="training.services.generation.run.generate", queue="generation", idempotent=True)
+        register_job_kind("suggest", handler="training.services.generation.suggest.suggest", queue="generation", idempotent=True, time_limit=600)
         for kind in ("train_reward", "train_sft"):
             register_job_kind(kind, handler="training.services.training_jobs.run_training_job", queue="training",
                               idempotent=True)
