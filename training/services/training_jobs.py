@@ -25,7 +25,7 @@ from training.services.runner import job_run_dir, run_trainer
 TRAINERS = {
     # kind: (module, config class path, kind of model produced)
     "train_reward": ("training.ml.reward", "training.ml.reward.RewardConfig", ModelKind.REWARD),
-    "train_sft": ("training.ml.sft", "training.ml.sft.SFTConfig", ModelKind.POLICY),
+    "train_sft": ("training.ml.sft", "training.ml.sft.SFTJobConfig", ModelKind.POLICY),
 }
 # Set by the job itself, never by the caller.
 RESERVED = {"model_name_or_path", "data_path", "output_dir", "snapshot_sha256", "resume"}

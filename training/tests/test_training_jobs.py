@@ -123,3 +123,31 @@ def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_proje
     resumed = [line for line in job.log_tail.splitlines() if "resumed_from_step=" in line]
     assert resumed and int(resumed[-1].split("resumed_from_step=")[1].split(",")[0]) >= 3
     assert ModelVersion.objects.filter(produced_by_job=job).count() == 1
+
+
+def test_demonstrations_then_sft_policy_through_celery(celery_worker, project, labeler, tiny_base, admin_user):
+    from annotate.services.assignments import task_next_for_labeler
+    from annotate.services.projects import prompt_create, task_create
+    from annotate.services.submissions import DemonstrationInput, demonstration_submit
+
+    for i in range(10):
+        prompt = prompt_create(project=project, conversation=f"Name a colour, please ({i}).")
+        task_create(project=project, prompt=prompt, kind="demonstration")
+    while (assignment := task_next_for_labeler(user=labeler, project=project)) is not None:
+        demonstration_submit(user=labeler, assignment_id=assignment.pk,
+                             data=DemonstrationInput(text=f"Blue is a colour. ({assignment.task.prompt_id})"))
+    celery_worker("default,exports,training")
+    job = export_start(project=project, options={"formats": ["sft_messages"]}, user=admin_user)
+    job = wait_for(lambda: _finished(job.pk), timeout=120, message="the export job")
+    export = ExportSnapshot.objects.get(job=job)
+    job = training_start(kind="train_sft", project=project, export=export, base_model=tiny_base, user=admin_user,
+                         config={"max_steps": 4, "batch_size": 2, "max_length": 64, "logging_steps": 1,
+                                 "device": "cpu", "learning_rate": 1e-3})
+    job = wait_for(lambda: _finished(job.pk), timeout=240, message="the SFT job")
+    assert job.status == JobStatus.SUCCEEDED, job.error + job.log_tail
+    model = ModelVersion.objects.get(produced_by_job=job)
+    assert model.kind == ModelKind.POLICY and model.parent == tiny_base and model.export_snapshot == export
+    assert "loss" in job.metrics["series"]
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(model.location).config.vocab_size == 49152
