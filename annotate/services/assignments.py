@@ -5,9 +5,12 @@ so `submissions_count + active_leases <= submissions_required` always holds for 
 On PostgreSQL, concurrent labelers pass over each other's locked rows (FOR UPDATE SKIP LOCKED);
 on SQLite, transactions start IMMEDIATE, so writers take turns.
 
-Lock order, everywhere: membership → task → assignment. Gold tasks have no capacity: every
-labeler may do each gold task once, they never complete, and they reach a labeler only through
-the gold mix (project.gold_rate) or the qualification screening.
+Lock order: membership → task → assignment. (After a submit, the quality checks lock a
+membership last, only to pause a labeler or decide a screening; leasing never waits on a task
+lock another transaction holds, it skips the row, so the two cannot wait on each other in a
+cycle.) Gold tasks have no capacity, so no lease counter either: every labeler may do each gold
+task once, they never complete, and they reach a labeler only through the gold mix
+(project.gold_rate) or the qualification screening.
 """
 from __future__ import annotations
 
@@ -211,8 +214,9 @@ def _lease_next(*, user, project: Project, now) -> Assignment | None:
             task = _pick_real(user=user, project=project)
         if task is None:
             return None
-        _sql("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
-        task.active_leases += 1
+        if not task.is_gold:
+            _sql("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
+            task.active_leases += 1
         return Assignment.objects.create(
             task=task, labeler=user, project=project, state=AssignmentState.ACTIVE,
             leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds),
@@ -271,7 +275,8 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
             "Your lease on this task expired and other labelers have since completed it, so your answer "
             "was not stored. Ask for the next task.")
     # The task still needs this answer: take the lease back for it.
-    Task.objects.filter(pk=task.pk).update(active_leases=F("active_leases") + 1)
+    if not task.is_gold:
+        Task.objects.filter(pk=task.pk).update(active_leases=F("active_leases") + 1)
     assignment.state = AssignmentState.ACTIVE
     assignment.save(update_fields=["state"])
     return assignment
@@ -286,8 +291,10 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
         task = Task.objects.select_for_update().get(pk=assignment.task_id)
     assignment.state, assignment.finished_at, assignment.skip_reason = state, now, skip_reason
     assignment.save(update_fields=["state", "finished_at", "skip_reason"])
-    task.active_leases = max(0, task.active_leases - 1)
-    fields = ["active_leases"]
+    fields = []
+    if not task.is_gold:
+        task.active_leases = max(0, task.active_leases - 1)
+        fields.append("active_leases")
     if state == AssignmentState.SUBMITTED:
         task.submissions_count += 1
         fields.append("submissions_count")
