@@ -271,3 +271,26 @@ def test_admin_makes_a_reviewed_task_gold_from_its_consensus(project, crew, admi
     ids = sorted(task.candidate_ids())
     # The other two labelers ranked by id: their consensus is the gold answer, not the contrarian's.
     assert task.is_gold and task.is_screening and task.gold_answer == {"tiers": [[c] for c in ids]}
+
+
+def test_gold_and_real_tasks_look_the_same_over_the_api(project, labeler, admin_user, make_ranking_task):
+    project.gold_rate = 1.0
+    project.save()
+    gold = make_ranking_task(k=3)
+    a, b, c = gold.candidate_ids()
+    task_mark_gold(admin=admin_user, task_id=gold.pk, gold_answer={"tiers": [[a], [b], [c]]})
+    real = make_ranking_task(k=3)
+    client = APIClient()
+    client.force_authenticate(labeler)
+    seen = []
+    for _ in range(2):
+        body = client.post(f"/api/projects/{project.pk}/assignments/next/").json()["assignment"]
+        seen.append(body)
+        ids = [x["id"] for x in body["candidates"]]
+        assert client.post(f"/api/assignments/{body['id']}/ranking/", {"tiers": [[i] for i in ids]},
+                           format="json").status_code == 201
+    assert {s["task"] for s in seen} == {gold.pk, real.pk}
+    first, second = seen
+    # Same fields, same kinds of values: nothing says "gold".
+    assert set(first) == set(second) and "gold" not in str(first).lower() + str(second).lower()
+    assert set(first["candidates"][0]) == set(second["candidates"][0])
