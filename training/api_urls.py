@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis_jobs
+from training import apis, apis_jobs
 
 app_name = "training-api"
 urlpatterns = [
@@ -8,4 +8,11 @@ urlpatterns = [
     path("jobs/<int:job_id>/", apis_jobs.JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<int:job_id>/cancel/", apis_jobs.JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<int:job_id>/retry/", apis_jobs.JobRetryApi.as_view(), name="job-retry"),
+    path("models/", apis.ModelListApi.as_view(), name="model-list"),
+    path("models/<int:model_id>/", apis.ModelDetailApi.as_view(), name="model-detail"),
+    path("models/<int:model_id>/lineage/", apis.ModelLineageApi.as_view(), name="model-lineage"),
+    path("projects/<int:project_id>/sampling-models/", apis.ProjectSamplingModelsApi.as_view(),
+         name="project-sampling-models"),
+    path("generations/", apis.GenerationStartApi.as_view(), name="generation-start"),
+    path("suggestions/", apis.SuggestionStartApi.as_view(), name="suggestion-start"),
 ]

@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from training import views
 
 app_name = "training"
-urlpatterns = []
+urlpatterns = [
+    path("models/", views.model_list, name="model-list"),
+    path("models/lineage/", views.lineage, name="lineage"),
+    path("models/<int:model_id>/", views.model_detail, name="model-detail"),
+    path("generate/", views.generate, name="generate"),
+    path("playground/", views.playground, name="playground"),
+]

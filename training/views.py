@@ -1,0 +1,160 @@
+"""Admin pages: the model registry (list, register, lineage), starting a generation round
+with its progress, and the playground. Thin: forms in, the same services as the API."""
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from annotate.models import Project
+from labelers.selectors import user_is_admin
+from training.apis import public_location
+from training.models import Backend, Job, ModelKind, ModelVersion
+from training.services.generation import generation_start
+from training.services.generation.start import SELECTION_MODES
+from training.services.registry import (
+    model_forest,
+    model_lineage,
+    model_register,
+    model_register_gguf,
+    project_sampling_models_set,
+)
+
+
+def _admin(request):
+    if not user_is_admin(request.user):
+        raise PermissionDenied("Only admins may use the model registry.")
+
+
+class RegisterForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    backend = forms.ChoiceField(choices=Backend.choices)
+    location = forms.CharField(max_length=500, help_text="Directory, .gguf file, or base URL (http://host:port/v1).")
+    kind = forms.ChoiceField(choices=ModelKind.choices, initial=ModelKind.POLICY)
+    endpoint_model = forms.CharField(max_length=200, required=False, label="Model name at the endpoint")
+    api_key = forms.CharField(max_length=500, required=False, widget=forms.PasswordInput, label="API key")
+    parent = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), required=False)
+
+
+class SamplingForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    models = forms.ModelMultipleChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY))
+
+
+class GenerateForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
+    models = forms.ModelMultipleChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY),
+                                            required=False, help_text="Empty: the project's sampling models.")
+    k = forms.IntegerField(min_value=2, max_value=9, required=False, label="K (candidates per prompt)",
+                           help_text="Empty: the project's K.")
+    mode = forms.ChoiceField(choices=[(m, m) for m in SELECTION_MODES], initial="unused", label="Prompts")
+    tag = forms.CharField(required=False)
+    n = forms.IntegerField(min_value=1, required=False, label="At most N prompts")
+    prompt_ids = forms.CharField(required=False, label="Prompt ids (mode ids)", help_text="Comma-separated.")
+    temperature = forms.FloatField(min_value=0, max_value=5, initial=1.0)
+    top_p = forms.FloatField(min_value=0.01, max_value=1, initial=0.95)
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=8192, initial=256)
+    demonstrations = forms.BooleanField(required=False, label="Also make demonstration tasks with a suggestion")
+
+    def clean_prompt_ids(self):
+        raw = self.cleaned_data["prompt_ids"].replace(" ", "")
+        try:
+            return [int(x) for x in raw.split(",") if x]
+        except ValueError:
+            raise forms.ValidationError("Prompt ids are whole numbers separated by commas.")
+
+
+def _form_error(form, exc: ValidationError):
+    for message in exc.messages:
+        form.add_error(None, message)
+
+
+@login_required
+def model_list(request):
+    _admin(request)
+    register, sampling = RegisterForm(prefix="reg"), SamplingForm(prefix="smp")
+    if request.method == "POST" and "register" in request.POST:
+        register = RegisterForm(request.POST, prefix="reg")
+        if register.is_valid():
+            d = dict(register.cleaned_data)
+            try:
+                if d["backend"] == Backend.GGUF:
+                    d.pop("backend")
+                    model = model_register_gguf(name=d.pop("name"), path=d.pop("location"), user=request.user, **d)
+                else:
+                    model = model_register(**d)
+            except ValidationError as exc:
+                _form_error(register, exc)
+            else:
+                messages.success(request, f"Registered {model.name}.")
+                return redirect("training:model-list")
+    elif request.method == "POST" and "sampling" in request.POST:
+        sampling = SamplingForm(request.POST, prefix="smp")
+        if sampling.is_valid():
+            try:
+                project_sampling_models_set(project=sampling.cleaned_data["project"],
+                                            models=sampling.cleaned_data["models"])
+            except ValidationError as exc:
+                _form_error(sampling, exc)
+            else:
+                messages.success(request, f"{sampling.cleaned_data['project'].name} now samples from "
+                                          f"{', '.join(m.name for m in sampling.cleaned_data['models'])}.")
+                return redirect("training:model-list")
+    models = ModelVersion.objects.select_related("parent", "produced_by_job", "export_snapshot").order_by("-created_at")
+    rows = [{"model": m, "location": public_location(m)} for m in models]
+    projects = Project.objects.prefetch_related("sampling_models").order_by("name")
+    return render(request, "training/model_list.html",
+                  {"rows": rows, "register": register, "sampling": sampling, "projects": projects})
+
+
+@login_required
+def model_detail(request, model_id: int):
+    _admin(request)
+    model = get_object_or_404(ModelVersion.objects.select_related("parent", "produced_by_job", "export_snapshot"),
+                              pk=model_id)
+    return render(request, "training/model_detail.html", {
+        "model": model, "location": public_location(model), **model_lineage(model=model),
+        "metrics": sorted((k, v) for k, v in (model.metrics or {}).items() if not isinstance(v, (list, dict))),
+        "projects": model.sampled_by_projects.order_by("name"), "candidates": model.candidates.count(),
+    })
+
+
+@login_required
+def lineage(request):
+    _admin(request)
+    return render(request, "training/lineage.html", {"forest": model_forest()})
+
+
+@login_required
+def generate(request):
+    _admin(request)
+    form = GenerateForm(request.POST or None, initial={"project": request.GET.get("project")})
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        project = d["project"]
+        models = list(d["models"]) or list(project.sampling_models.order_by("pk"))
+        selection = {"mode": d["mode"], "tag": d["tag"], "prompt_ids": d["prompt_ids"]}
+        if d["n"]:
+            selection["n"] = d["n"]
+        try:
+            job = generation_start(project=project, model_versions=models, k=d["k"], selection=selection,
+                                   params={key: d[key] for key in ("temperature", "top_p", "max_new_tokens",
+                                                                   "demonstrations")}, user=request.user)
+        except ValidationError as exc:
+            _form_error(form, exc)
+        else:
+            return redirect(reverse("training:generate") + f"?job={job.pk}")
+    job = Job.objects.filter(pk=request.GET.get("job"), kind="generate").first() if request.GET.get("job") else None
+    recent = Job.objects.filter(kind="generate").select_related("project").order_by("-created_at")[:10]
+    return render(request, "training/generate.html", {"form": form, "job": job, "recent": recent})
+
+
+@login_required
+def playground(request):
+    _admin(request)
+    models = ModelVersion.objects.filter(kind=ModelKind.POLICY).order_by("-created_at")
+    selected = request.GET.get("model")
+    return render(request, "training/playground.html", {
+        "models": models, "selected": int(selected) if selected and selected.isdigit() else None,
+    })
