@@ -83,7 +83,8 @@ export function mountRanking(root) {
       const c = card(p);
       c.classList.toggle("is-selected", selected === p);
       const tied = ti >= 0 && tiers[ti].length > 1;
-      c.querySelector("[data-rank-label]").textContent = ti < 0 ? "Not ranked" : `Ranked ${ordinal(ti + 1)}${tied ? " (tie)" : ""}`;
+      // Also a button: tap "Rank next" on a card to put it at the bottom of the ranking.
+      c.querySelector("[data-rank-label]").textContent = ti < 0 ? "Rank next" : `Ranked ${ordinal(ti + 1)}${tied ? " (tie)" : ""}`;
     }
     field.value = JSON.stringify(tiers);
     const said = tiers.map((t) => t.join(" tied with ")).join(", then ");
@@ -166,7 +167,7 @@ export function mountRanking(root) {
   // Click/tap: a chip in the pool goes to the bottom of the ranking; a ranked chip is selected.
   let suppressClick = false;
   root.addEventListener("click", (event) => {
-    const c = event.target.closest(".chip");
+    const c = event.target.closest(".chip, [data-rank-label]");
     if (!c || suppressClick) return;
     const p = Number(c.dataset.pos);
     if (tierOf(p) < 0) act("place", p);
