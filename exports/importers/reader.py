@@ -10,6 +10,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from django.conf import settings
@@ -31,6 +32,10 @@ def max_line_bytes() -> int:
     return int(getattr(settings, "IMPORT_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES))
 
 
+# Bytes of the (compressed) file read so far by the innermost iter_lines, for progress bars.
+READ_BYTES: ContextVar[list[int] | None] = ContextVar("import_read_bytes", default=None)
+
+
 def _open(path: Path):
     raw = open(path, "rb")
     magic = raw.read(2)
@@ -42,7 +47,10 @@ def iter_lines(path: Path | str, *, keep_newline: bool = False) -> Iterator[tupl
     """(line number, text) for every line, decoded as UTF-8 (a leading BOM is dropped)."""
     limit = max_line_bytes()
     lineno, seen_any = 0, False
+    position = [0]
+    READ_BYTES.set(position)
     with _open(Path(path)) as f:
+        raw_file = getattr(f, "fileobj", f)
         while True:
             try:
                 raw = f.readline(limit + 1)
@@ -50,6 +58,7 @@ def iter_lines(path: Path | str, *, keep_newline: bool = False) -> Iterator[tupl
                 raise ImportFailure(lineno + 1, f"the gzip data is corrupt or truncated ({exc}).")
             if not raw:
                 break
+            position[0] = raw_file.tell()
             lineno += 1
             if len(raw) > limit:
                 raise ImportFailure(lineno, f"the line is longer than the limit of {limit / 2**20:g} MiB "

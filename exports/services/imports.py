@@ -24,7 +24,7 @@ from annotate.services.submissions import RankingInput, ranking_check
 from exports.importers.candidates import parse_candidates
 from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
 from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
-from exports.importers.reader import ImportFailure
+from exports.importers.reader import READ_BYTES, ImportFailure
 from training.models import Job, ModelVersion
 from training.services.jobs import JobContext, job_create
 
@@ -91,10 +91,11 @@ def import_start(*, project: Project, path: Path | str, options: ImportOptions, 
 def import_file(*, project: Project, path: Path | str, options: ImportOptions, progress=None) -> dict:
     """Validate the whole file, then write it in one transaction. Raises ImportFailure."""
     parse = PARSERS[options.kind]
-    total = 0
+    size, total = max(1, Path(path).stat().st_size), 0
     for total, _ in enumerate(parse(path, options.fmt), start=1):
         if progress and total % 500 == 0:
-            progress(min(0.45, 0.45 * total / 100_000), f"validated {total:,} records")
+            done = min(1.0, (READ_BYTES.get() or [0])[0] / size)
+            progress(0.5 * done, f"checked {total:,} records ({done:.0%} of the file)")
     if progress:
         progress(0.5, f"{total:,} records valid; writing")
     write = {"prompts": _write_prompts, "preferences": _write_preferences, "candidates": _write_candidates}[options.kind]

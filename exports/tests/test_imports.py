@@ -265,3 +265,18 @@ def test_bad_import_options():
         import_options_check(kind="labels")
     with pytest.raises(ValidationError, match="preferences are imported from trl, hh-rlhf"):
         import_options_check(kind="preferences", fmt="csv")
+
+
+@pytest.mark.django_db
+def test_import_job_reports_progress_through_the_file(project, tmp_path):
+    from training.models import Job
+
+    path = write_lines(tmp_path / "many.jsonl", prompt_lines(2000))
+    seen = []
+    result = import_file(project=project, path=path, options=import_options_check(kind="prompts", fmt="jsonl"),
+                         progress=lambda fraction, message: seen.append((fraction, message)))
+    assert result["prompts_created"] == 2000
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and 0.2 < fractions[1] < 0.3 and fractions[-1] == 0.5
+    assert seen[0][1].startswith("checked 500 records (2") and seen[-1][1] == "2,000 records valid; writing"
+    assert not Job.objects.exists()
