@@ -249,3 +249,21 @@ def test_verify_finds_a_changed_or_missing_file(project, labelled):
     assert snapshot_verify(snapshot=snap) == [
         "kto/test.jsonl is missing", "preference/train.jsonl has changed since the export (SHA-256 differs)",
         "notes.txt is not part of the snapshot"]
+
+
+@pytest.mark.django_db
+def test_a_cancelled_export_leaves_nothing_behind(project, labelled, exports_dir):
+    """The handler stops at its next progress report once cancel is requested; the temporary
+    directory goes and no snapshot row is made."""
+    from exports.models import ExportSnapshot
+    from exports.services.snapshots import export_job, export_start
+    from training.models import Job
+    from training.services.jobs import JobCancelled, JobContext
+
+    job = export_start(project=project, options={"formats": ["preference"], "chunk_size": 1})
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True, status="running")
+    job.refresh_from_db()
+    with pytest.raises(JobCancelled):
+        export_job(job, JobContext(job))
+    root = Path(exports_dir) / f"project-{project.pk}"
+    assert not ExportSnapshot.objects.exists() and (not root.exists() or list(root.iterdir()) == [])
