@@ -2,6 +2,8 @@
 
     RANKLAB_DATA_DIR=/tmp/rl-bench .venv/bin/python bench/reward_bench.py [--repeats 5]
 
+Ranklab forwards each ranked completion once, after a single pass over the prompt its K
+completions share (RewardConfig.share_prompt); TRL forwards prompt + completion twice per pair.
 Same tiny random Llama (SmolLM2's shape, bundled tokenizer), same ranked data (64 training
 prompts, K=4 and K=9, ties included; 64 held-out prompts), the same token ids, the same
 initial weights, optimiser (torch's fused AdamW, cosine schedule, clipping at 1.0), epochs and
@@ -78,7 +80,8 @@ def run_ranklab(base: Path, data: Path, out: Path, args, prompts_per_step: int) 
     with contextlib.redirect_stdout(io.StringIO()):  # its JSON lines are not this report
         metrics = train(config)
     return {"seconds": metrics["loop_seconds"], "cpu_seconds": metrics["loop_cpu_seconds"], "comparisons": metrics["comparisons_trained"],
-            "sequences": metrics["sequences_forwarded"], "accuracy": metrics["eval_accuracy"]}
+            "sequences": metrics["sequences_forwarded"], "prompt_passes": metrics["shared_prompt_passes"],
+            "accuracy": metrics["eval_accuracy"]}
 
 
 def run_trl(base: Path, data: Path, out: Path, args, pairs_per_step: int) -> dict:
@@ -154,13 +157,15 @@ def bench_k(k: int, base: Path, work: Path, args) -> dict:
     med = {n: statistics.median(r["rate"] for r in rs) for n, rs in runs.items()}
     acc = {n: statistics.median(r["accuracy"] for r in rs) for n, rs in runs.items()}
     seqs = {n: rs[0]["sequences"] for n, rs in runs.items()}
+    prompt_passes = runs["ranklab"][0]["prompt_passes"]
     ratio = med["ranklab"] / med["trl"]
     cpu_med = {n: statistics.median(r["cpu_rate"] for r in rs) for n, rs in runs.items()}
     cpu_ratio = cpu_med["ranklab"] / cpu_med["trl"]
-    paired = statistics.median(a["rate"] / b["rate"] for a, b in zip(runs["ranklab"], runs["trl"]))
+    paired = statistics.median(a["rate"] / b["rate"] for a, b in zip(runs["ranklab"], runs["trl"], strict=True))
     print(f"K={k}: median comparisons/s ranklab={med['ranklab']:.1f} trl={med['trl']:.1f} ratio={ratio:.2f} "
           f"(median of paired ratios {paired:.2f}; per CPU-second {cpu_ratio:.2f}); "
-          f"sequences forwarded ranklab={seqs['ranklab']} trl={seqs['trl']}; "
+          f"sequences forwarded ranklab={seqs['ranklab']} completions (+{prompt_passes} shared prompt passes) "
+          f"trl={seqs['trl']}; "
           f"held-out accuracy ranklab={acc['ranklab']:.3f} trl={acc['trl']:.3f}; "
           f"{pairs_per_step} pairs per TRL step, {prompts_per_step} prompts per Ranklab step", flush=True)
     return {"ratio": ratio, "cpu_ratio": cpu_ratio, "acc": acc, "pairs": pairs}

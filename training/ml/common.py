@@ -7,7 +7,9 @@ runner (training/handlers) can treat them alike:
 
 - stdout carries one JSON object per line: {"event": "log", "step": …, "progress": …, "loss": …},
   {"event": "eval", …}, {"event": "checkpoint", "step": …, "path": …} and finally
-  {"event": "done", "metrics": {…}, "model_dir": …}. Everything human-readable goes to stderr.
+  {"event": "done", "metrics": {…}, "model_dir": …}, or {"event": "error", "error": "…"} before a
+  non-zero exit (2: the config or the data was refused, with the reason; 1: a crash, traceback on
+  stderr). Everything human-readable goes to stderr.
 - checkpoints live in <output_dir>/checkpoints/step-<N>/ with meta.json (config, the export
   snapshot's hash, the step); a rerun with the same output_dir resumes from the newest one.
 - the final model is written to a temporary sibling and renamed to <output_dir>/model.
@@ -88,7 +90,15 @@ def cli_main(cls, train, argv: list[str] | None = None, doc: str = "") -> int:
         emit({"event": "error", "error": str(exc)})
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    train(config)
+    try:
+        train(config)
+    except ValueError as exc:  # ConfigError, DataError: the message is for the user, no traceback needed
+        emit({"event": "error", "error": f"{type(exc).__name__}: {exc}"})
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        emit({"event": "error", "error": f"{type(exc).__name__}: {exc}"})
+        raise
     return 0
 
 
@@ -192,6 +202,33 @@ def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
     for stale in (Path(output_dir) / "checkpoints").glob(f".{CHECKPOINT_PREFIX}*.tmp-*"):
         if stale.stat().st_mtime < time.time() - 60:
             shutil.rmtree(stale, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- models
+def decoder_layers(model):
+    """The model's stack of decoder layers, found by its length (any architecture)."""
+    from torch import nn
+
+    n = model.config.num_hidden_layers
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n:
+            return module
+    raise ValueError(f"cannot find the {n} decoder layers of {type(model).__name__}")
+
+
+def freeze_lower_layers(model, n: int) -> None:
+    layers = decoder_layers(model)
+    if n > len(layers):
+        raise ConfigError(f"freeze_layers={n} but the model has {len(layers)} layers")
+    for p in model.get_input_embeddings().parameters():
+        p.requires_grad_(False)
+    for layer in layers[:n]:
+        for p in layer.parameters():
+            p.requires_grad_(False)
+
+
+def trainable_state(model) -> dict[str, Any]:
+    return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def quiet_transformers() -> None:

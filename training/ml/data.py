@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 # Llama 2's margins for "significantly / better / slightly / negligibly better", scaled by
@@ -183,13 +184,13 @@ def parse_demonstration(row: dict[str, Any], where: str) -> list[dict[str, str]]
 
 def load_demonstrations(path: str | Path, split: str = "train", *, required: bool = True) -> tuple[list[list[dict]], Path | None]:
     source = None
-    for fmt in ("sft_messages", "sft"):
+    for fmt in ("sft_messages", "sft_prompt_completion", "sft"):
         source = resolve_split(path, fmt, split, required=False)
         if source:
             break
     if source is None:
         if required:
-            raise DataError(f"no sft_messages/{split} or sft/{split} file under {path}")
+            raise DataError(f"no sft_messages/{split} or sft_prompt_completion/{split} file under {path}")
         return [], None
     return [parse_demonstration(row, f"{source.name} line {n}") for n, row in read_rows(source)], source
 

@@ -48,7 +48,7 @@ def score_groups(model, tokenizer, groups: list[RankedGroup], *, max_length: int
                 input_ids[row, : len(ids)] = torch.tensor(ids)
                 mask[row, : len(ids)] = 1
             out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), use_cache=False).logits[:, 0]
-            for (g, c, _), value in zip(chunk, out.float().cpu().tolist()):
+            for (g, c, _), value in zip(chunk, out.float().cpu().tolist(), strict=True):
                 scores[g][c] = value
     if was_training:
         model.train()
@@ -58,7 +58,7 @@ def score_groups(model, tokenizer, groups: list[RankedGroup], *, max_length: int
 # ---------------------------------------------------------------- metrics
 def pairwise_accuracy(groups: list[RankedGroup], scores: list[list[float]]) -> tuple[float, int]:
     hits, total = 0.0, 0
-    for group, s in zip(groups, scores):
+    for group, s in zip(groups, scores, strict=True):
         for better, worse in group.pairs():
             total += 1
             hits += 1.0 if s[better] > s[worse] else 0.5 if s[better] == s[worse] else 0.0
@@ -86,7 +86,7 @@ def kendall_tau_b(x: list[float], y: list[float]) -> float:
 
 def mean_kendall_tau(groups: list[RankedGroup], scores: list[list[float]]) -> tuple[float, int]:
     taus = []
-    for group, s in zip(groups, scores):
+    for group, s in zip(groups, scores, strict=True):
         levels = group.levels()
         ranked = [i for i, lv in enumerate(levels) if lv >= 0]
         tau = kendall_tau_b([s[i] for i in ranked], [-levels[i] for i in ranked])
@@ -102,7 +102,7 @@ def sigmoid(x: float) -> float:
 def calibration(groups: list[RankedGroup], scores: list[list[float]], bins: int = 10) -> dict:
     """Reliability table and ECE of P(a beats b) = σ(r_a − r_b)."""
     table = [{"lo": b / bins, "hi": (b + 1) / bins, "count": 0, "sum_pred": 0.0, "wins": 0} for b in range(bins)]
-    for group, s in zip(groups, scores):
+    for group, s in zip(groups, scores, strict=True):
         for better, worse in group.pairs():
             for a, b, won in ((better, worse, 1), (worse, better, 0)):
                 p = sigmoid(s[a] - s[b])

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from training.ml import common
+from training.ml.common import freeze_lower_layers, trainable_state
 from training.ml.data import RankedGroup, encode_completion, load_ranked_groups
 
 
@@ -224,29 +225,6 @@ def load_backbone(config: RewardConfig):
         )
         model = get_peft_model(model, lora)
     return model, tokenizer
-
-
-def decoder_layers(model) -> torch.nn.ModuleList:
-    n = model.config.num_hidden_layers
-    for module in model.modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) == n:
-            return module
-    raise ValueError(f"cannot find the {n} decoder layers of {type(model).__name__}")
-
-
-def freeze_lower_layers(model, n: int) -> None:
-    layers = decoder_layers(model)
-    if n > len(layers):
-        raise common.ConfigError(f"freeze_layers={n} but the model has {len(layers)} layers")
-    for p in model.get_input_embeddings().parameters():
-        p.requires_grad_(False)
-    for layer in layers[:n]:
-        for p in layer.parameters():
-            p.requires_grad_(False)
-
-
-def trainable_state(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def save_reward_model(model, tokenizer, target: Path, meta: dict) -> Path:

@@ -9,7 +9,7 @@ that; ChatML templates without them (SmolLM2's) are marked here, rendering byte-
     # spec.json: {"model_name_or_path": "/models/SmolLM2-135M-Instruct", "data_path": "var/exports/p1/v3",
     #             "output_dir": "var/runs/sft-3", "num_epochs": 2}
 
-Reads `sft_messages/<split>` (or `sft/<split>`) rows: {"messages": [...]} or {"prompt", "completion"}.
+Reads `sft_messages/<split>` (or `sft_prompt_completion/<split>`) rows: {"messages": [...]} or {"prompt", "completion"}.
 Progress goes to stdout as JSON lines (see training/ml/common.py); checkpoints are the Trainer's
 (optimizer, scheduler, RNG) in <output_dir>/checkpoints/checkpoint-N plus our meta.json; the final
 model (LoRA merged) is renamed into <output_dir>/model when complete.

@@ -77,7 +77,7 @@ def config(base, data, out, **overrides) -> RewardConfig:
 def naive_loss(rewards, groups, margins, center):
     """Eq. 1 written the slow way: per prompt, the mean over ranking_math.ranked_pairs."""
     per_prompt = []
-    for r, tiers, m in zip(rewards, groups, margins):
+    for r, tiers, m in zip(rewards, groups, margins, strict=True):
         pairs = ranked_pairs(tiers)
         if not pairs:
             continue
@@ -165,6 +165,21 @@ def test_bad_rows_and_configs_are_refused_with_their_reason(tmp_path):
         config_from_dict(RewardConfig, {"data_path": "d", "output_dir": "o"})
     with pytest.raises(ConfigError, match="batch_size must be at least 1"):
         config_from_dict(RewardConfig, {"model_name_or_path": "x", "data_path": "d", "output_dir": "o", "batch_size": 0})
+
+
+def test_command_line_refuses_bad_specs_with_an_error_event(tmp_path, capsys):
+    from training.ml.reward import main
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"model_name_or_path": "m", "data_path": str(tmp_path / "nowhere"), "output_dir": "o",
+                                "batch_sise": 4}))
+    assert main(["--config", str(spec)]) == 2
+    assert json.loads(capsys.readouterr().out) == {"event": "error", "error": "RewardConfig: unknown field(s) batch_sise"}
+    spec.write_text(json.dumps({"model_name_or_path": "m", "data_path": str(tmp_path / "nowhere"), "output_dir": "o"}))
+    capsys.readouterr()
+    assert main(["--config", str(spec)]) == 2
+    event = json.loads(capsys.readouterr().out)
+    assert event["event"] == "error" and event["error"].startswith("DataError: no ranked_groups/train")
 
 
 # ---------------------------------------------------------------- training

@@ -67,7 +67,7 @@ def test_loss_mask_covers_every_assistant_turn_and_its_end_token_only(bundled_to
     assert "{% generation %}" in tokenizer.chat_template and "{% generation %}" not in original
     assert tokenizer.apply_chat_template(messages, tokenize=False) == before  # renders byte-identically
     ids, mask = assistant_mask(tokenizer, messages)
-    learned = tokenizer.decode([t for t, m in zip(ids, mask) if m])
+    learned = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m])
     assert learned == "Hi there<|im_end|>Second answer<|im_end|>"
     assert "Hello" not in learned and "system" not in learned
 
