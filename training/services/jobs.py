@@ -38,6 +38,10 @@ class JobSpec:
 
 
 JOB_KINDS: dict[str, JobSpec] = {}
+# Called with the Job after it finished (any status), in the worker, after the row is saved;
+# e.g. rounds chain their next step from here. A hook must be idempotent: the sweeper may call
+# it again for a job whose worker died before the hooks ran (see jobs_sweep).
+JOB_FINISHED_HOOKS: list[Callable[[Job], None]] = []
 
 
 def register_job_kind(kind: str, **spec: Any) -> None:
@@ -193,7 +197,16 @@ def job_run(*, job_id: int) -> Job | None:
         update.update(progress=1.0, result=result)
     Job.objects.filter(pk=job.pk).update(**update)
     job.refresh_from_db()
+    _run_finished_hooks(job)
     return job
+
+
+def _run_finished_hooks(job: Job) -> None:
+    for hook in JOB_FINISHED_HOOKS:
+        try:
+            hook(job)
+        except Exception:  # a hook's failure must not turn a finished job into a crashed worker
+            logger.exception("job %s: finished-hook %s failed", job.pk, getattr(hook, "__name__", hook))
 
 
 def jobs_sweep() -> dict[str, int]:
@@ -224,4 +237,5 @@ def jobs_sweep() -> dict[str, int]:
                 )
                 job.save(update_fields=["status", "finished_at", "error"])
                 failed += 1
+                transaction.on_commit(lambda job=job: _run_finished_hooks(job))
     return {"requeued": requeued, "failed": failed}

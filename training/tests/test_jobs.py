@@ -74,3 +74,20 @@ def test_sweeper_requeues_idempotent_and_fails_others(settings):
     assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
     failed = Job.objects.get(pk=spent.pk)
     assert failed.status == JobStatus.FAILED and "stopped responding" in failed.error
+
+
+def test_finished_hooks_run_after_the_outcome_is_saved_and_cannot_break_the_worker(monkeypatch):
+    from training.services import jobs
+
+    seen = []
+
+    def record(job):
+        seen.append((job.pk, Job.objects.get(pk=job.pk).status))
+
+    def broken(job):
+        raise RuntimeError("hook bug")
+
+    monkeypatch.setattr(jobs, "JOB_FINISHED_HOOKS", [broken, record])
+    ok = job_run(job_id=job_create(kind="noop", enqueue=False).pk)
+    bad = job_run(job_id=job_create(kind="noop", params={"fail": "x"}, enqueue=False).pk)
+    assert seen == [(ok.pk, JobStatus.SUCCEEDED), (bad.pk, JobStatus.FAILED)]
