@@ -233,3 +233,33 @@ def test_non_member_gets_404_in_page_and_api(live_server, page, page_guard, logi
     assert page.request.get(f"{live_server.url}/api/projects/{project.pk}/progress/").status == 404
     page.goto(f"{live_server.url}/")
     expect(page.get_by_role("link", name="Start labelling")).to_have_count(0)
+
+
+def test_unsent_work_survives_a_reload_and_is_cleared_on_submit(live_server, page, page_guard, login, labeler,
+                                                               project, make_ranking_task):
+    task = make_ranking_task(k=3)
+    login(labeler)
+    page.goto(_workspace(live_server, project))
+    _ready(page)
+    aid = Assignment.objects.get(task=task).pk
+    for key in ("2", "1", "Shift+Digit5"):
+        page.keyboard.press(key)
+    page.locator(f"#candidate-{aid}-3 summary").click()
+    page.locator(f"#candidate-{aid}-3").get_by_label("Gives harmful advice").check()
+    page.get_by_label("Rationale").fill("Half done")
+    page.wait_for_function(f"() => (localStorage.getItem('ranklab:draft:{aid}') || '').includes('Half done')")
+    page.reload()
+    _ready(page)
+    expect(page.locator("[data-draft-note]").first).to_have_text("Your unsent work on this task was restored.")
+    expect(page.locator("[data-board] .chip")).to_have_text(["2", "1"])
+    expect(page.get_by_label("Rationale")).to_have_value("Half done")
+    expect(page.locator("input[name=rating_1][value='5']")).to_be_checked()
+    expect(page.locator(f"#candidate-{aid}-3 [data-flag-count]")).to_have_text("(1)")
+    page.keyboard.press("3")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("heading", name="No work available right now")).to_be_visible()
+    pos, _ = _ids(labeler, task)
+    ranking = Ranking.objects.get(task=task)
+    assert ranking.tiers == [[pos[2]], [pos[1]], [pos[3]]] and ranking.rationale == "Half done"
+    assert ranking.ratings == {str(pos[1]): 5} and ranking.flags == {str(pos[3]): ["harmful_advice"]}
+    assert page.evaluate(f"localStorage.getItem('ranklab:draft:{aid}')") is None

@@ -137,3 +137,42 @@ def test_dialogue_suggestion_for_a_later_turn_comes_from_a_job(live_server, page
     assert demo.conversation[-1] == {"role": "assistant", "content": "Reply to: Hi there!"}
     assert demo.suggestion_used and demo.suggestion_candidate_id is None
     assert demo.edit_distance == pytest.approx(edit_distance_normalised("Reply to: Hi there", "Reply to: Hi there!"))
+
+
+def test_unsent_dialogue_and_demonstration_survive_a_reload(live_server, page, page_guard, login, labeler, project):
+    prompt = prompt_create(project=project, conversation="Plan my Sunday.")
+    cand = candidate_create(prompt=prompt, text="Start with a walk.", source="model")
+    dialogue = task_create(project=project, prompt=prompt, kind="dialogue", candidates=[cand], priority=2)
+    demo_prompt = prompt_create(project=project, conversation="Define entropy.")
+    task_create(project=project, prompt=demo_prompt, kind="demonstration", priority=1)
+    login(labeler)
+    _open(page, live_server, project)
+    turns = page.locator("[data-turns] > li")
+    page.keyboard.press("i")  # the candidate, into the first assistant turn
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    page.keyboard.type("Then what?")
+    aid = Assignment.objects.get(task=dialogue).pk
+    page.wait_for_function(f"() => (localStorage.getItem('ranklab:draft:{aid}') || '').includes('Then what?')")
+    page.reload()
+    expect(page.locator("#workspace [data-task-root][data-mounted]")).to_have_count(1)
+    expect(page.locator("[data-draft-note]").first).to_contain_text("restored")
+    expect(turns).to_have_count(4)  # user, assistant, user, and a fresh assistant turn
+    expect(turns.nth(1).locator("textarea")).to_have_value("Start with a walk.")
+    expect(turns.nth(2).locator("textarea")).to_have_value("Then what?")
+    turns.nth(3).locator("textarea").fill("Lunch by the river.")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("heading", name="Write the ideal answer")).to_be_visible()
+    saved = Demonstration.objects.get(task=dialogue)
+    assert [m["content"] for m in saved.conversation] == [
+        "Plan my Sunday.", "Start with a walk.", "Then what?", "Lunch by the river."]
+    assert saved.suggestion_candidate_id == cand.pk and saved.edit_distance == 0.0
+
+    expect(page.locator("#workspace [data-task-root][data-mounted]")).to_have_count(1)
+    page.get_by_label("Your answer (markdown)").fill("Entropy measures disorder.")
+    demo_aid = Assignment.objects.get(task__prompt=demo_prompt).pk
+    page.wait_for_function(f"() => (localStorage.getItem('ranklab:draft:{demo_aid}') || '').includes('disorder')")
+    page.reload()
+    expect(page.locator("#workspace [data-task-root][data-mounted]")).to_have_count(1)
+    expect(page.get_by_label("Your answer (markdown)")).to_have_value("Entropy measures disorder.")
+    expect(page.locator("[data-length-guide]")).to_contain_text("3 words")

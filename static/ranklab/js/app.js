@@ -38,9 +38,60 @@ function mount(scope) {
     el.mounted = true;
     if (el.matches("[data-task-root]")) startTimer(el);
     for (const name of el.dataset.controller.split(/\s+/)) controllers[name]?.(el);
+    if (el.matches("[data-task-root]")) restoreDraft(el);
     el.dataset.mounted = "true"; // lets tests (and CSS) know the behaviour is live
   }
 }
+
+// --- drafts: nothing typed or ranked is lost to a reload, until the task is submitted -------
+const SKIP_FIELDS = new Set(["csrfmiddlewaretoken", "time_on_task_ms"]);
+const draftKey = (root) => `ranklab:draft:${root.dataset.assignment}`;
+
+function saveDraft(root) {
+  root.beforeSubmit?.();
+  const entries = Array.from(new FormData(root)).filter(([name]) => !SKIP_FIELDS.has(name));
+  try { localStorage.setItem(draftKey(root), JSON.stringify(entries)); } catch { /* storage full or off */ }
+}
+
+function restoreDraft(root) {
+  let entries;
+  try { entries = JSON.parse(localStorage.getItem(draftKey(root)) || "null"); } catch { entries = null; }
+  if (!Array.isArray(entries) || !entries.length) return;
+  const byName = new Map();
+  for (const [name, value] of entries) byName.set(name, [...(byName.get(name) || []), value]);
+  for (const el of root.elements) {
+    if (!el.name || SKIP_FIELDS.has(el.name) || !byName.has(el.name)) continue;
+    const values = byName.get(el.name);
+    if (el.type === "radio" || el.type === "checkbox") el.checked = values.includes(el.value);
+    else if (el.type !== "file") el.value = values[0];
+  }
+  root.restore?.();
+  root.querySelectorAll("input[type=radio]:checked, input[type=checkbox]:checked").forEach((el) => {
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  showError(root, "");
+  const note = root.querySelector("[data-draft-note]");
+  if (note) note.textContent = "Your unsent work on this task was restored.";
+}
+
+let saveTimer = null;
+for (const type of ["input", "change", "ranklab:changed"]) {
+  document.addEventListener(type, (event) => {
+    const root = event.target.closest?.("form[data-task-root]");
+    if (!root?.dataset.assignment || !root.dataset.mounted) return; // not while mounting or restoring
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => saveDraft(root), 250);
+  });
+}
+
+// beforeSwap (fired on the swap target), not afterRequest: after the swap the form is detached
+// and its events no longer bubble here.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const form = event.detail.requestConfig?.elt?.closest?.("form[data-task-form]");
+  if (!form || event.detail.isError || !form.dataset.assignment) return;
+  clearTimeout(saveTimer);
+  localStorage.removeItem(`ranklab:draft:${form.dataset.assignment}`);
+});
 
 export function showError(form, message) {
   const box = form?.querySelector("[data-error]");

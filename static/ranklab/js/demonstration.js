@@ -74,6 +74,7 @@ export function mountDemonstration(root) {
     return false;
   };
   root.validate = () => (answer.value.trim() ? "" : "Write an answer before submitting.");
+  root.restore = count;
   count();
 }
 
@@ -209,6 +210,29 @@ export function mountDialogue(root) {
     root.querySelector("[data-field=conversation]").value = JSON.stringify(conversation());
     const used = turns().map((li) => li.dataset.suggestion).filter(Boolean).map((s) => JSON.parse(s));
     root.querySelector("[data-field=suggestions]").value = JSON.stringify(used);
+  };
+  root.restore = () => {
+    let saved = [], used = [];
+    try {
+      saved = JSON.parse(root.querySelector("[data-field=conversation]").value || "[]");
+      used = JSON.parse(root.querySelector("[data-field=suggestions]").value || "[]");
+    } catch { return; }
+    if (!Array.isArray(saved) || saved.length < promptTurns) return;
+    turns().slice(promptTurns).forEach((li) => li.remove());
+    saved.forEach((message, i) => {
+      let li = turns()[i];
+      if (!li) {
+        li = addTurn(false);
+        if (li.dataset.role !== message.role) return;
+      }
+      li.querySelector("textarea").value = String(message.content ?? "");
+    });
+    for (const s of Array.isArray(used) ? used : []) {
+      const li = turns()[s.turn];
+      if (li) li.dataset.suggestion = JSON.stringify(s);
+    }
+    if (turns().at(-1)?.dataset.role === "user") addTurn(false);
+    renumber();
   };
   if (!turns().length || turns().at(-1).dataset.role === "user") addTurn(false);
   renumber();

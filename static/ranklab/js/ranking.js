@@ -87,6 +87,7 @@ export function mountRanking(root) {
       c.querySelector("[data-rank-label]").textContent = ti < 0 ? "Rank next" : `Ranked ${ordinal(ti + 1)}${tied ? " (tie)" : ""}`;
     }
     field.value = JSON.stringify(tiers);
+    root.dispatchEvent(new CustomEvent("ranklab:changed", { bubbles: true })); // saves the draft
     const said = tiers.map((t) => t.join(" tied with ")).join(", then ");
     root.querySelector("[data-announce]").textContent = said ? `Ranking: ${said}.` : "Nothing ranked yet.";
     root.classList.toggle("outcome-other", outcome() !== "ranked");
@@ -281,5 +282,15 @@ export function mountRanking(root) {
     return "";
   };
   root.beforeSubmit = () => { field.value = JSON.stringify(outcome() === "ranked" ? tiers : []); };
+  root.restore = () => {
+    let saved = [];
+    try { saved = JSON.parse(field.value || "[]"); } catch { saved = []; }
+    const seen = new Set();
+    tiers = (Array.isArray(saved) ? saved : [])
+      .map((t) => (Array.isArray(t) ? t : []).map(Number).filter((p) => positions.includes(p) && !seen.has(p) && seen.add(p)))
+      .filter((t) => t.length);
+    root.querySelector("[data-cant-judge]").hidden = outcome() !== "cant_judge";
+    render();
+  };
   render();
 }
