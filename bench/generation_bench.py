@@ -49,7 +49,7 @@ def bench_ranklab(gen: LocalGenerator, convs, k: int, max_new: int) -> tuple[int
 def bench_naive(gen: LocalGenerator, convs, k: int, max_new: int, n_samples: int) -> tuple[int, float]:
     import torch
 
-    model, tok = gen.model, gen.tokenizer
+    model = gen.model
     jobs = [(c, j) for c in convs for j in range(k)][:n_samples]
     stop = sorted(gen.stop_ids)
     ids0 = torch.tensor([gen.encode(convs[0])])

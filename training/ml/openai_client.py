@@ -159,7 +159,9 @@ class EndpointClient:
     @staticmethod
     def _to_sample(choice: dict, seed: int) -> Sample:
         reason = "length" if choice["finish_reason"] == "length" else "stop"
-        return Sample(text=choice["text"].strip(), seed=int(seed), new_tokens=int(choice["new_tokens"]), finish_reason=reason)
+        # The seed as sent (servers take 31-bit seeds), so the candidate records what was asked.
+        return Sample(text=choice["text"].strip(), seed=int(seed) % (2**31), new_tokens=int(choice["new_tokens"]),
+                      finish_reason=reason)
 
     def sample(self, conversations: list[list[dict]], seeds: list[list[int]], config: SamplingConfig,
                on_step: Callable[[], None] | None = None,
@@ -170,7 +172,7 @@ class EndpointClient:
         if on_text and len(conversations) == 1 and len(seeds[0]) == 1:
             text = self.stream(conversations[0], seed=seeds[0][0], config=config,
                                on_text=lambda t: on_text(0, 0, t), on_step=on_step)
-            yield 0, [Sample(text=text.strip(), seed=int(seeds[0][0]), new_tokens=0, finish_reason="stop")]
+            yield 0, [Sample(text=text.strip(), seed=int(seeds[0][0]) % (2**31), new_tokens=0, finish_reason="stop")]
             return
         todo = [i for i in range(len(conversations)) if seeds[i]]
         with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:

@@ -17,7 +17,7 @@ from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
 from training.ml.bundled import gguf_path
 from training.models import JobStatus
-from training.services.generation import generation_start
+from training.services.generation import generation_start, suggestion_start
 from training.services.jobs import job_run
 from training.services.registry import model_register
 
@@ -115,7 +115,17 @@ def test_llama_cpp_server_answers_and_its_ignored_n_means_k_calls(project, llama
         texts = [Candidate.objects.get(pk=i).text for i in task.candidate_ids()]
         assert len(set(texts)) == 3 and all(any(ch.isalpha() for ch in t) for t in texts)
     cand = Candidate.objects.first()
-    assert cand.sampling_params["backend"] == "openai" and cand.seed is not None
+    assert cand.sampling_params["backend"] == "openai" and 0 <= cand.seed < 2**31
+
+
+def test_llama_cpp_server_streams_a_playground_answer(admin_user, llama_server):
+    model = model_register(name="smollm2-stream", backend="openai", location=llama_server + "/v1",
+                           endpoint_model="smollm2")
+    job = suggestion_start(user=admin_user, conversation=[{"role": "user", "content": "Say hello in French."}],
+                           model_version=model, stream=True, params={"max_new_tokens": 24, "seed": 5})
+    job = job_run(job_id=job.pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["text"].strip() and job.result["seed"] == 5 and "partial" not in job.result
 
 
 def test_server_that_supports_n_gets_one_request_per_prompt(project, fault_server):

@@ -9,10 +9,10 @@ import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs a loop
 
-from conftest import wait_for  # noqa: E402
 from django.core.exceptions import ValidationError  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
+from conftest import wait_for  # noqa: E402
 from training.models import Job, JobStatus  # noqa: E402
 from training.services.generation import suggestion_start  # noqa: E402
 from training.services.jobs import job_create, job_run  # noqa: E402
