@@ -13,7 +13,6 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotate.models import Assignment, Candidate, Demonstration, Project, Ranking
-from labelers.models import Membership
 
 
 def project_for_member(*, user, project_id: int) -> Project:
@@ -23,10 +22,6 @@ def project_for_member(*, user, project_id: int) -> Project:
     if project is None:
         raise Http404("No such project for you.")
     return project
-
-
-def membership_for(*, user, project: Project) -> Membership | None:
-    return Membership.objects.filter(user=user, project=project).first()
 
 
 def assignment_of_user(*, user, assignment_id: int) -> Assignment:

@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Assignment, AssignmentState, PreferenceStrength, RankingOutcome, TaskKind
@@ -219,6 +218,3 @@ def markdown_preview(request, project_id: int):
     html = markdown_to_safe_html(request.POST.get("text", ""))
     return HttpResponse(html or '<p class="muted">Nothing to preview yet.</p>')
 
-
-def workspace_url(project) -> str:
-    return reverse("annotate:workspace", kwargs={"project_id": project.pk})
