@@ -45,6 +45,9 @@ class TaskAdmin(admin.ModelAdmin):
     list_filter = ["project", "kind", "state", "is_gold"]
     raw_id_fields = ["prompt", "generation_job"]
     inlines = [TaskCandidateInline]
+    # Gold answers are validated by labelers.services.gold.task_mark_gold (the review pages);
+    # counters belong to the assignment services.
+    readonly_fields = ["is_gold", "gold_answer", "submissions_count", "active_leases"]
 
 
 @admin.register(Assignment)

@@ -27,3 +27,4 @@ def _schedule(sender, **kwargs):
     sender.add_periodic_task(
         settings.JOB_SWEEP_INTERVAL, sender.signature("training.tasks.sweep_jobs"), name="sweep dead jobs"
     )
+    sender.add_periodic_task(60, sender.signature("annotate.tasks.expire_leases"), name="expire leases")
