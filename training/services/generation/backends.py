@@ -13,6 +13,9 @@ from training.models import Backend, Job, JobStatus, ModelVersion
 
 CACHE_BYTES = int(os.environ.get("RANKLAB_GENERATION_CACHE_MB", "4096")) * 2**20
 CONVERT_WAIT_S = 30 * 60
+# Threads per worker process for local sampling. On a shared CPU, set it to cores / worker
+# processes: oversubscribed OpenMP threads spin and can run 6x slower (docs/benchmarks.md).
+TORCH_THREADS = int(os.environ.get("RANKLAB_TORCH_THREADS", "0"))
 
 
 def endpoint_client(model: ModelVersion):
@@ -53,8 +56,13 @@ def sampler_for(model: ModelVersion, ctx=None):
     """The object that samples from `model` in this process."""
     if model.backend == Backend.OPENAI:
         return endpoint_client(model)
+    import torch
+
     from training.ml.generate import generator_get
     from training.services.registry import model_local_dir
+
+    if TORCH_THREADS and torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
 
     if model.backend == Backend.GGUF:
         model = _ensure_converted(model, ctx)
