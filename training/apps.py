@@ -12,6 +12,15 @@ class TrainingConfig(AppConfig):
         register_job_kind("convert_model", handler="training.handlers.convert_model", queue="generation", idempotent=True)
         register_job_kind("generate", handler="training.services.generation.run.generate", queue="generation", idempotent=True)
         register_job_kind("suggest", handler="training.services.generation.suggest.suggest", queue="generation", idempotent=True, time_limit=600)
-        for kind in ("train_reward", "train_sft"):
+        for kind in ("train_reward", "train_sft", "train_policy"):
             register_job_kind(kind, handler="training.services.training_jobs.run_training_job", queue="training",
                               idempotent=True)
+        register_job_kind("evaluate", handler="training.services.evaluation.evaluate", queue="training",
+                          idempotent=True)
+        register_job_kind("prioritise", handler="training.services.rounds.queue.prioritise", queue="training",
+                          idempotent=True)
+        from training.services.jobs import JOB_FINISHED_HOOKS
+        from training.services.rounds.flow import round_job_finished
+
+        if round_job_finished not in JOB_FINISHED_HOOKS:
+            JOB_FINISHED_HOOKS.append(round_job_finished)
