@@ -194,3 +194,24 @@ def test_api_key_quoted_back_by_the_server_never_reaches_errors_or_logs(project,
     assert fault_server.stats()["requests"][0]["auth"] == f"Bearer {KEY}"  # it was sent, to the server only
     for text in (job.error, job.log_tail, job.traceback, caplog.text, repr(job.params)):
         assert KEY not in text
+
+
+def test_api_key_is_not_in_an_export_of_the_candidates_it_produced(project, fault_server, labeler):
+    from annotate.services.assignments import task_next_for_labeler
+    from annotate.services.submissions import RankingInput, ranking_submit
+    from exports.models import ExportSnapshot
+    from exports.services.snapshots import export_start
+
+    fault_server.mode("ok")
+    _prompts(project, 1)
+    model = _endpoint(fault_server.base, name="keyed-endpoint")
+    assert _run(project, model, k=2).status == JobStatus.SUCCEEDED
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    ids = assignment.task.candidate_ids()
+    ranking_submit(user=labeler, assignment_id=assignment.pk, data=RankingInput(tiers=[[ids[0]], [ids[1]]]))
+    export = job_run(job_id=export_start(project=project, options={}).pk)
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    files = [p for p in Path(ExportSnapshot.objects.get(job=export).path).rglob("*") if p.is_file()]
+    text = "".join(p.read_text(errors="replace") for p in files)
+    assert "keyed-endpoint" in text  # the model is named in the export…
+    assert KEY not in text  # …its key is not
