@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis, apis_jobs
+from training import apis, apis_jobs, apis_rounds
 
 app_name = "training-api"
 urlpatterns = [
@@ -15,4 +15,8 @@ urlpatterns = [
          name="project-sampling-models"),
     path("generations/", apis.GenerationStartApi.as_view(), name="generation-start"),
     path("suggestions/", apis.SuggestionStartApi.as_view(), name="suggestion-start"),
+    path("rounds/", apis_rounds.RoundListApi.as_view(), name="round-list"),
+    path("rounds/<int:round_id>/", apis_rounds.RoundDetailApi.as_view(), name="round-detail"),
+    path("rounds/<int:round_id>/retry/", apis_rounds.RoundRetryApi.as_view(), name="round-retry"),
+    path("rounds/<int:round_id>/cancel/", apis_rounds.RoundCancelApi.as_view(), name="round-cancel"),
 ]

@@ -25,7 +25,16 @@ from django.utils import timezone
 
 from annotate.models import Project, Prompt, Task, TaskKind, TaskState
 from training.models import (
-    STEP_ORDER, Job, JobStatus, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStatus, RoundStep,
+    STEP_ORDER,
+    Job,
+    JobStatus,
+    ModelKind,
+    ModelVersion,
+    PolicyMethod,
+    QueueMode,
+    Round,
+    RoundStatus,
+    RoundStep,
 )
 from training.services.jobs import job_cancel, job_create, job_retry
 

@@ -1,0 +1,90 @@
+"""Rounds over the REST API (admins): list, start the next round, detail (with the evaluation
+and the labelers' old-vs-new verdict), retry from the failed step, cancel."""
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import Project
+from training.apis import IsRanklabAdmin
+from training.models import ModelKind, ModelVersion, PolicyMethod, QueueMode, Round
+from training.services.rounds import round_cancel, round_retry, round_start
+from training.services.rounds.selectors import round_human_winrate
+
+
+class RoundOutputSerializer(serializers.ModelSerializer):
+    human_win_rate = serializers.SerializerMethodField()
+    jobs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Round
+        fields = ["id", "project", "number", "status", "step", "method", "params", "base_policy", "reward_base",
+                  "export", "reward_model", "policy_model", "current_job", "jobs", "queue_mode", "queue_order",
+                  "evaluation", "human_win_rate", "error", "created_by", "created_at", "updated_at", "finished_at"]
+
+    def get_human_win_rate(self, obj) -> dict:
+        return round_human_winrate(obj)
+
+    def get_jobs(self, obj) -> dict:
+        """{step: job id} of the steps that have run."""
+        steps = ("export", "reward", "policy", "evaluate", "generate", "pairwise", "prioritise")
+        return {s: getattr(obj, f"{s}_job_id") for s in steps if getattr(obj, f"{s}_job_id")}
+
+
+class RoundListApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+        method = serializers.ChoiceField(choices=PolicyMethod.choices, default=PolicyMethod.DPO)
+        base_policy = serializers.PrimaryKeyRelatedField(
+            queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY), required=False, allow_null=True,
+            help_text="Default: the last round's policy, else the project's newest sampling policy.")
+        reward_base = serializers.PrimaryKeyRelatedField(
+            queryset=ModelVersion.objects.all(), required=False, allow_null=True,
+            help_text="The model the reward model is trained from (default: the base policy).")
+        queue_mode = serializers.ChoiceField(choices=QueueMode.choices, default=QueueMode.NONE)
+        params = serializers.DictField(required=False, default=dict, help_text=(
+            "export_options, reward_config, policy_config, evaluate, evaluation, generation "
+            "{n_prompts, k, temperature, max_new_tokens, priority}, pairwise_n"))
+
+    @extend_schema(responses=RoundOutputSerializer(many=True))
+    def get(self, request):
+        rounds = Round.objects.all().order_by("-created_at")
+        if request.query_params.get("project"):
+            rounds = rounds.filter(project=request.query_params["project"])
+        return Response(RoundOutputSerializer(rounds[:200], many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={202: RoundOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rnd = round_start(user=request.user, **data.validated_data)
+        return Response(RoundOutputSerializer(rnd).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RoundDetailApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+
+    @extend_schema(responses=RoundOutputSerializer)
+    def get(self, request, round_id: int):
+        return Response(RoundOutputSerializer(get_object_or_404(Round, pk=round_id)).data)
+
+
+class RoundRetryApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+
+    @extend_schema(request=None, responses={202: RoundOutputSerializer})
+    def post(self, request, round_id: int):
+        rnd = round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
+        return Response(RoundOutputSerializer(rnd).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RoundCancelApi(APIView):
+    permission_classes = [IsRanklabAdmin]
+
+    @extend_schema(request=None, responses=RoundOutputSerializer)
+    def post(self, request, round_id: int):
+        rnd = round_cancel(rnd=get_object_or_404(Round, pk=round_id))
+        return Response(RoundOutputSerializer(rnd).data)

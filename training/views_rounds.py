@@ -1,0 +1,159 @@
+"""The rounds pages (admins): start the next round, watch its steps, and the round dashboard —
+reward-model accuracy against labeler agreement, reward distributions of old and new policy,
+win rate against the parent (reward model and people, with intervals), KL, lineage and the
+queue order. Progress refreshes by htmx polling of a partial while the round runs."""
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from annotate.models import Project
+from config.charts import bar_chart, histogram, line_chart
+from labelers.selectors import user_is_admin
+from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
+from training.services.rounds import round_cancel, round_retry, round_start
+from training.services.rounds.flow import base_policy_default
+from training.services.rounds.presets import CPU_PRESET, cpu_friendly
+from training.services.rounds.selectors import round_human_winrate, round_lineage, round_tasks_by_model
+
+
+def _admin(request):
+    if not user_is_admin(request.user):
+        raise PermissionDenied("Admins only.")
+
+
+def _steps(rnd: Round) -> list[dict]:
+    current = STEP_ORDER.index(rnd.step) if rnd.step in STEP_ORDER else len(STEP_ORDER)
+    rows = []
+    for i, step in enumerate(STEP_ORDER):
+        job = rnd.step_job(step)
+        state = "done" if i < current or rnd.step == RoundStep.DONE else (rnd.status if i == current else "waiting")
+        if job is None and i < current:
+            state = "skipped"
+        rows.append({"step": step, "label": RoundStep(step).label, "job": job, "state": state})
+    return rows
+
+
+def _charts(rnd: Round) -> dict:
+    rounds = list(rnd.project.rounds.filter(number__lte=rnd.number).select_related("reward_model")
+                  .order_by("number"))
+    acc = [[r.number, r.reward_model.metrics.get("eval_accuracy")] for r in rounds if r.reward_model]
+    agree = [[r.number, r.reward_model.metrics.get("labeler_agreement")] for r in rounds if r.reward_model]
+    kl = [[r.number, r.evaluation.get("kl_from_parent")] for r in rounds if r.evaluation]
+    win = [[r.number, r.evaluation.get("win_rate")] for r in rounds if r.evaluation]
+    ev = rnd.evaluation or {}
+    human = round_human_winrate(rnd)
+    charts = {
+        "accuracy": line_chart({"RM test accuracy": acc, "labeler agreement": agree}, x_label="round",
+                               title="Reward model accuracy vs labeler agreement", y_min=0, y_max=1),
+        "winrates": bar_chart([("RM-judged", ev.get("win_rate")), ("people", human.get("win_rate"))],
+                              title="Win rate of the new policy vs its parent", y_max=1),
+        "history": line_chart({"RM-judged win rate": win, "KL from parent": kl}, x_label="round",
+                              title="Win rate and KL per round"),
+    }
+    for label, key in (("new policy", "new"), ("parent", "parent")):
+        values = (ev.get("rewards") or {}).get(key) or []
+        charts[f"rewards_{key}"] = histogram(values, bins=10, title=f"Rewards of the {label}'s answers",
+                                             x_label="reward")
+    return charts
+
+
+@login_required
+def round_list(request):
+    _admin(request)
+    projects = Project.objects.order_by("name")
+    project = None
+    if request.GET.get("project"):
+        project = get_object_or_404(Project, pk=request.GET["project"])
+    elif projects:
+        project = projects.first()
+    rounds = project.rounds.select_related("policy_model", "base_policy").order_by("-number") if project else []
+    try:
+        default_base = base_policy_default(project) if project else None
+    except ValidationError:
+        default_base = None
+    return render(request, "training/rounds/list.html", {
+        "projects": projects, "project": project, "rounds": rounds, "methods": PolicyMethod.choices,
+        "queue_modes": QueueMode.choices, "default_base": default_base,
+        "policies": ModelVersion.objects.filter(kind=ModelKind.POLICY).exclude(backend="openai").order_by("name"),
+        "cpu_preset": json.dumps(CPU_PRESET, indent=1),
+    })
+
+
+def _start_params(post, method: str) -> dict:
+    raw = post.get("params", "").strip()
+    try:
+        params = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"Options are not valid JSON: {exc.msg} (line {exc.lineno}).")
+    if not isinstance(params, dict):
+        raise ValidationError("Options must be a JSON object.")
+    if post.get("cpu_friendly"):
+        params = cpu_friendly(params, method)
+    for key in ("n_prompts", "pairwise_n"):
+        if post.get(key):
+            try:
+                value = int(post[key])
+            except ValueError:
+                raise ValidationError(f"{key} must be a whole number.")
+            if key == "n_prompts":
+                params["generation"] = {**(params.get("generation") or {}), "n_prompts": value}
+            else:
+                params["pairwise_n"] = value
+    return params
+
+
+@login_required
+@require_POST
+def round_start_view(request, project_id: int):
+    _admin(request)
+    project = get_object_or_404(Project, pk=project_id)
+    method = request.POST.get("method", PolicyMethod.DPO)
+    try:
+        if method not in PolicyMethod.values:
+            raise ValidationError(f"Unknown method {method!r}.")
+        base = None
+        if request.POST.get("base_policy"):
+            base = get_object_or_404(ModelVersion, pk=request.POST["base_policy"])
+        rnd = round_start(project=project, method=method, base_policy=base, user=request.user,
+                          queue_mode=request.POST.get("queue_mode", QueueMode.NONE),
+                          params=_start_params(request.POST, method))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(f"{reverse('rounds:list')}?project={project.pk}")
+    return redirect("rounds:detail", round_id=rnd.pk)
+
+
+@login_required
+def round_detail(request, round_id: int):
+    _admin(request)
+    rnd = get_object_or_404(Round.objects.select_related(
+        "project", "base_policy", "reward_model", "policy_model", "export", "current_job"), pk=round_id)
+    context = {"round": rnd, "steps": _steps(rnd), "charts": _charts(rnd), "human": round_human_winrate(rnd),
+               "lineage": round_lineage(rnd), "by_model": round_tasks_by_model(rnd),
+               "queue_order": rnd.queue_order[:25], "running": rnd.status == "running"}
+    template = "training/rounds/_live.html" if request.htmx else "training/rounds/detail.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def round_retry_view(request, round_id: int):
+    _admin(request)
+    try:
+        round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("rounds:detail", round_id=round_id)
+
+
+@login_required
+@require_POST
+def round_cancel_view(request, round_id: int):
+    _admin(request)
+    round_cancel(rnd=get_object_or_404(Round, pk=round_id))
+    return redirect("rounds:detail", round_id=round_id)
