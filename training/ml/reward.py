@@ -3,7 +3,9 @@
 Each prompt's K completions are forwarded once; the loss averages -log σ(r_better − r_worse)
 over all of its untied ordered pairs, one prompt being one batch element. A pair-expanded
 trainer (TRL RewardTrainer) forwards 2·C(K,2) sequences for the same comparisons: 12 instead of
-4 at K=4, 72 instead of 9 at K=9 (bench/reward_bench.py measures it).
+4 at K=4, 72 instead of 9 at K=9. On top of that the tokens the K sequences share (system
+prompt + prompt) go through the model once, their keys and values reused by the K completions
+(share_prompt). bench/reward_bench.py measures both.
 
     python -m training.ml.reward --config spec.json
     # spec.json: {"model_name_or_path": "/models/SmolLM2-135M-Instruct", "data_path": "var/exports/p1/v3",
