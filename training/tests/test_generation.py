@@ -155,3 +155,15 @@ def test_generation_start_validates(project, tiny_model, tiny_model_dir):
     prompt_create(project=ranking_only, conversation="Hi?")
     with pytest.raises(ValidationError, match="does not collect demonstrations"):
         generation_start(project=ranking_only, model_versions=[tiny_model], k=2, params={"demonstrations": True})
+
+
+def test_worker_keeps_one_copy_of_each_model_within_the_memory_bound(tiny_model_dir, tiny_model_dir_b):
+    from training.ml import generate as g
+
+    g._LOADED.clear()
+    first = g.generator_get(tiny_model_dir, max_bytes=10**9)
+    assert g.generator_get(tiny_model_dir, max_bytes=10**9) is first  # reused across jobs
+    second = g.generator_get(tiny_model_dir_b, max_bytes=first.nbytes + 1)  # room for one: the older goes
+    assert g.loaded_models() == [str(tiny_model_dir_b)]
+    assert g.generator_get(tiny_model_dir_b, max_bytes=10**9) is second
+    g._LOADED.clear()

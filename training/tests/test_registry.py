@@ -112,6 +112,9 @@ def test_api_is_for_admins(make_user, endpoint):
 
 
 def test_api_starts_generation_and_sets_sampling_models(admin_api, project, tiny_model_dir):  # noqa: F811
+    from training.ml.generate import loaded_models
+
+    loaded_before = loaded_models()
     model = model_register(name="tiny", backend="transformers", location=str(tiny_model_dir))
     prompt_create(project=project, conversation="Why is the sky blue?")
     r = admin_api.put(f"/api/projects/{project.pk}/sampling-models/", {"model_versions": [model.pk]}, format="json")
@@ -124,6 +127,7 @@ def test_api_starts_generation_and_sets_sampling_models(admin_api, project, tiny
     r = admin_api.post("/api/generations/", {"project": project.pk, "selection": {"mode": "tag", "tag": "none"}},
                        format="json")
     assert r.status_code == 400 and "No prompts match" in r.content.decode()
+    assert loaded_models() == loaded_before  # the web side only queues jobs; workers load models
 
 
 def test_suggestions_api_checks_membership_and_playground_rights(make_user, project, tiny_model_dir):  # noqa: F811
