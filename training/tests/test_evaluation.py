@@ -1,0 +1,64 @@
+"""The "evaluate" job: RM-judged win rate of a policy against its parent on held-out prompts,
+reward distributions and KL; and the Wilson interval used for both verdicts on the dashboard."""
+import math
+import shutil
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from training.models import JobStatus
+from training.services.evaluation import evaluation_start, wilson_interval
+from training.services.jobs import job_run
+from training.services.registry import model_register
+from training.tests.test_rounds import tiny_base  # noqa: F401 (a fixture)
+from training.tests.test_training_policy import _export, labelled, tiny_rm  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(7, 10)
+    assert math.isclose(low, 0.3968, abs_tol=1e-4) and math.isclose(high, 0.8922, abs_tol=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    low, high = wilson_interval(10, 10)
+    assert high == 1.0 and math.isclose(low, 0.7225, abs_tol=1e-4)
+    low, high = wilson_interval(500, 1000)
+    assert high - low < 0.07 and low < 0.5 < high
+
+
+def test_evaluate_a_policy_against_its_parent(labelled, tiny_base, tiny_rm, tmp_path, bundled_tokenizer):  # noqa: F811
+    from training.ml.bundled import tiny_random_model
+
+    export = _export(labelled, ["ranked_groups"])
+    twin_dir = tmp_path / "twin"
+    shutil.copytree(tiny_base.location, twin_dir)
+    twin = model_register(name="twin", backend="transformers", location=str(twin_dir), parent=tiny_base)
+    other_dir = tmp_path / "other"
+    tiny_random_model(len(bundled_tokenizer), seed=7).save_pretrained(other_dir)
+    bundled_tokenizer.save_pretrained(other_dir)
+    other = model_register(name="other", backend="transformers", location=str(other_dir), parent=tiny_base)
+    params = {"n_prompts": 4, "max_new_tokens": 5, "rm_max_length": 64, "split": "train"}  # 1 test prompt here
+
+    # The same weights under another name: the same answers, every prompt a tie, KL exactly 0.
+    job = job_run(job_id=evaluation_start(project=labelled, policy=twin, parent=tiny_base, reward_model=tiny_rm,
+                                          export=export, params=params).pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    r = job.result
+    assert r["prompts"] == 4 and r["ties"] == 4 and r["win_rate"] == 0.5 and r["kl_from_parent"] == 0.0
+    assert r["rewards"]["new"] == r["rewards"]["parent"] and len(r["rewards"]["new"]) == 4
+    assert r["ci_low"] < 0.5 < r["ci_high"] and r["split"] == "train"
+
+    job = job_run(job_id=evaluation_start(project=labelled, policy=other, parent=tiny_base, reward_model=tiny_rm,
+                                          export=export, params=params).pk)
+    r = job.result
+    assert job.status == JobStatus.SUCCEEDED and r["wins"] + r["ties"] + r["losses"] == 4
+    assert r["kl_from_parent"] != 0.0 and math.isfinite(r["kl_from_parent"])
+    assert job.metrics["latest"]["win_rate"] == r["win_rate"]
+
+    with pytest.raises(ValidationError, match="not with itself"):
+        evaluation_start(project=labelled, policy=twin, parent=twin, reward_model=tiny_rm, export=export)
+    with pytest.raises(ValidationError, match="tiny-base is not a reward model"):
+        evaluation_start(project=labelled, policy=twin, parent=other, reward_model=tiny_base, export=export)
+    with pytest.raises(ValidationError, match="Unknown evaluation options: n"):
+        evaluation_start(project=labelled, policy=twin, parent=other, reward_model=tiny_rm, export=export,
+                         params={"n": 3})
