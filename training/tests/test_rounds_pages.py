@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 
 @pytest.fixture
-def base(tiny_base):
+def base(tiny_base):  # noqa: F811
     return tiny_base
 
 
