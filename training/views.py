@@ -129,7 +129,10 @@ def lineage(request):
 @login_required
 def generate(request):
     _admin(request)
-    form = GenerateForm(request.POST or None, initial={"project": request.GET.get("project")})
+    job_id = request.GET.get("job", "")
+    job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id.isdigit() else None
+    form = GenerateForm(request.POST or None,
+                        initial={"project": request.GET.get("project") or (job.project_id if job else None)})
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         project = d["project"]
@@ -145,7 +148,6 @@ def generate(request):
             _form_error(form, exc)
         else:
             return redirect(reverse("training:generate") + f"?job={job.pk}")
-    job = Job.objects.filter(pk=request.GET.get("job"), kind="generate").first() if request.GET.get("job") else None
     recent = Job.objects.filter(kind="generate").select_related("project").order_by("-created_at")[:10]
     return render(request, "training/generate.html", {"form": form, "job": job, "recent": recent})
 

@@ -124,3 +124,38 @@ def test_playground_streams_the_answer_of_a_real_worker(live_server, page, clien
     expect(page.locator(".turn.assistant .text").nth(1)).to_have_text(job.result["text"])
     expect(page.locator("[data-role=status]")).to_contain_text("done · seed")
     assert page.evaluate("window.__csp") == [] and problems == []
+
+
+@pytest.mark.browser
+def test_generate_page_starts_a_job_and_follows_its_progress(live_server, page, client, admin_user, tiny_model,
+                                                             project):
+    from django.conf import settings
+
+    from annotate.services.projects import prompt_create
+
+    for text in ("What is a cloud?", "Why do cats purr?"):
+        prompt_create(project=project, conversation=text)
+    project.sampling_models.add(tiny_model)
+    problems = []
+    page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                         "(e) => window.__csp.push(e.violatedDirective));")
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_default_timeout(20_000)
+    client.force_login(admin_user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+
+    page.goto(f"{live_server.url}/training/generate/?project={project.pk}")
+    page.get_by_label("K (candidates per prompt)").fill("3")
+    page.get_by_label("Max new tokens").fill("6")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("[data-role=status]")).to_have_text("queued")
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    job_run(job_id=Job.objects.get(kind="generate").pk)  # the worker's part, here in the test
+    expect(page.locator("[data-role=status]")).to_have_text("succeeded")
+    expect(page.locator("[data-role=message]")).to_have_text("2/2 prompts")
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    assert page.evaluate("document.querySelector('progress').value") == 1
+    page.get_by_role("button", name="Generate").click()  # again: nothing new to make
+    expect(page.get_by_role("alert").filter(has_text="No prompts match")).to_be_visible()
+    assert page.evaluate("window.__csp") == [] and problems == []
