@@ -312,7 +312,20 @@ def round_job_finished(job: Job) -> None:
             except StepError as exc:
                 _fail(rnd, step, str(exc))
                 return
-            _advance(rnd, after=step)
+            except Exception as exc:  # never leave a round "running" with nothing running
+                logger.exception("round %s: step %s", rnd.pk, step)
+                _fail(rnd, step, f"Could not read the result of job {job.pk}: {type(exc).__name__}: {exc}. "
+                                 "Retry runs this step again.")
+                return
+            try:
+                with transaction.atomic():
+                    _advance(rnd, after=step)
+            except Exception as exc:
+                logger.exception("round %s: after step %s", rnd.pk, step)
+                rnd.refresh_from_db()
+                following = STEP_ORDER[STEP_ORDER.index(step) + 1] if step != STEP_ORDER[-1] else step
+                _fail(rnd, following, f"Could not start the step after {label.lower()}: {type(exc).__name__}: "
+                                      f"{exc}. Retry starts it again.")
 
 
 def round_retry(*, rnd: Round, user=None) -> Round:

@@ -1,19 +1,21 @@
 """The "CPU-friendly" preset of the start form and `manage.py round start --cpu-friendly`:
-the lower 24 of SmolLM2-135M's 30 decoder layers frozen, few steps, short answers. The
-README's demo duration was measured with it."""
+the lower 24 of SmolLM2-135M's 30 decoder layers frozen, few steps on a sample of the pairs,
+short answers. The README's demo duration was measured with it (bench/round_demo.py)."""
 from __future__ import annotations
 
 CPU_PRESET = {
-    "reward_config": {"freeze_layers": 24, "max_length": 256, "max_steps": 60, "batch_size": 4},
-    "evaluation": {"n_prompts": 16, "max_new_tokens": 48},
-    "generation": {"n_prompts": 16, "max_new_tokens": 96},
+    "reward_config": {"freeze_layers": 24, "max_length": 192, "max_steps": 30, "batch_size": 4,
+                      "learning_rate": 2e-5},
+    "evaluation": {"n_prompts": 16, "max_new_tokens": 32, "rm_max_length": 192},
+    "generation": {"n_prompts": 8, "max_new_tokens": 64},
 }
 PRESET_POLICY = {  # the policy options of each method
-    "dpo": {"freeze_layers": 24, "max_length": 256, "max_steps": 20, "batch_size": 4, "learning_rate": 5e-6},
+    "dpo": {"freeze_layers": 24, "max_length": 192, "max_steps": 12, "batch_size": 4, "max_pairs": 48,
+            "learning_rate": 1e-5},
     "ppo": {"freeze_layers": 24, "steps": 8, "batch_size": 8, "mini_batch_size": 4, "max_new_tokens": 32,
-            "rm_max_length": 256},
+            "max_prompts": 64, "rm_max_length": 192},
     "rloo": {"freeze_layers": 24, "max_steps": 8, "batch_size": 8, "num_generations": 4,
-             "max_completion_length": 32, "rm_max_length": 256},
+             "max_completion_length": 32, "max_prompts": 64, "rm_max_length": 192},
 }
 
 
