@@ -72,7 +72,7 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
     stderr_path = run_dir / "stderr.log"
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(stderr_path, "ab"), text=True, env=env,
                             cwd=settings.BASE_DIR, preexec_fn=_die_with_parent)
-    state = {"done": None, "series": dict(ctx.job.metrics.get("series", {})), "latest": {}, "progress": None,
+    state = {"done": None, "error": "", "series": dict(ctx.job.metrics.get("series", {})), "latest": {}, "progress": None,
              "dirty": False, "lines": []}
     lock = threading.Lock()
     lo, hi = progress_span
@@ -104,6 +104,8 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
                     if "progress" in event:
                         state["progress"] = lo + (hi - lo) * float(event["progress"])
                     state["dirty"] = True
+                elif kind == "error":
+                    state["error"] = str(event.get("error", ""))
                 elif kind == "start":
                     details = ", ".join(f"{k}={v}" for k, v in event.items() if k != "event")
                     state["lines"].append(f"trainer started: {details}")
@@ -155,5 +157,5 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
         tail = stderr_path.read_text(errors="replace")[-3000:] if stderr_path.exists() else ""
         ctx.log(tail)
         last = [ln for ln in tail.splitlines() if ln.strip()][-1:] or ["no output"]
-        raise TrainerFailed(f"The trainer exited with code {proc.returncode}: {last[0]}")
+        raise TrainerFailed(f"The trainer exited with code {proc.returncode}: {state['error'] or last[0]}")
     return state["done"]

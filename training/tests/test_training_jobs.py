@@ -151,3 +151,16 @@ def test_demonstrations_then_sft_policy_through_celery(celery_worker, project, l
     from transformers import AutoModelForCausalLM
 
     assert AutoModelForCausalLM.from_pretrained(model.location).config.vocab_size == 49152
+
+
+def test_a_trainer_that_refuses_its_data_fails_the_job_with_the_reason(project, tiny_base, admin_user, tmp_path):
+    """A snapshot with no comparisons: the trainer's own message reaches the Job."""
+    from training.services.jobs import job_run
+
+    export = ExportSnapshot.objects.create(project=project, version=1, path=str(tmp_path), sha256="0" * 64)
+    job = training_start(kind="train_reward", project=project, export=export, base_model=tiny_base,
+                         config={"max_steps": 2, "device": "cpu"}, user=admin_user)
+    job = job_run(job_id=job.pk)
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("TrainerFailed: The trainer exited with code 2:")
+    assert "ranked_groups" in job.error
