@@ -1,7 +1,7 @@
 """Policy optimisation speed (PPO, PPO-ptx, RLOO) and, opt-in, the RM-judged win rate of DPO on SmolLM2.
 
-    .venv/bin/python bench/policy_bench.py [--steps 8]        # steps/s on the tiny model (~2 min on 2 cores)
-    .venv/bin/python bench/policy_bench.py --winrate [--pairs 128 --eval-prompts 48]   # SmolLM2, tens of minutes
+    .venv/bin/python bench/policy_bench.py [--steps 3 --rounds 3]   # steps/s on the tiny model (~5 min on 2 cores)
+    .venv/bin/python bench/policy_bench.py --winrate [--rm-pairs 160 --pairs 96 --eval-prompts 48]   # SmolLM2, tens of minutes
 
 Speed: the same tiny random Llama (SmolLM2's shape at hidden 64, 2 layers; the bundled tokenizer),
 the same 8 chat-formatted prompts per step from the Vicuna questions, 16 sampled tokens per answer
@@ -9,7 +9,9 @@ the same 8 chat-formatted prompts per step from the Vicuna questions, 16 sampled
 reward model. Baseline measured in the same run: one supervised step (forward + backward + Adam) on
 8 prompt + answer sequences of that length. PPO does 4 epochs × 2 minibatches per rollout batch
 (InstructGPT's setup in miniature); RLOO samples k = 4 answers for each of 2 prompts and takes one
-optimiser step. Reports median steps/s (after one warm-up step) and the ratio to the SFT step.
+optimiser step. Methods run in interleaved rounds (each round: a warm-up step, then --steps timed
+steps per method); reports median wall and CPU seconds per step (CPU time is the steadier figure
+when other processes share the cores), steps/s and the ratios to the SFT step.
 
 Win rate (--winrate): SmolLM2-135M-Instruct (the converted copy in --smol) is the parent. A reward
 model (training/ml/reward.py, lower 26 of 30 layers frozen) is trained on HH-RLHF pairs; the policy is
@@ -41,7 +43,7 @@ def vicuna_prompts(n: int) -> list[list[dict]]:
 
 
 # ---------------------------------------------------------------- speed
-def speed(steps: int) -> None:
+def speed(steps: int, rounds: int) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, LlamaConfig
 
@@ -62,49 +64,58 @@ def speed(steps: int) -> None:
     tok.save_pretrained(tmp / "rm")
     prompts = vicuna_prompts(16)
     demos = [p + [{"role": "assistant", "content": "Sure, here is a short answer."}] for p in prompts]
-    results = {}
-
-    # baseline: one supervised step on 8 sequences as long as a rollout (prompt + 16 answer tokens)
     model = tiny_random_model(len(tok), hidden=64, layers=2, heads=2, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
     long_demos = [p + [{"role": "assistant", "content": " ".join(["word"] * 16)}] for p in prompts[:8]]
     batch = ppo.demo_batch(tok, long_demos, 512)
-    times = []
-    for _ in range(steps + 1):
-        t0 = time.perf_counter()
-        loss = ppo.demo_nll(model, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - t0)
-    results["SFT step (baseline)"] = statistics.median(times[1:])
 
-    for name, gamma in (("PPO", 0.0), ("PPO-ptx (γ=1)", 1.0)):
+    def sft_steps(n):  # baseline: one supervised step on 8 sequences as long as a rollout
+        times = []
+        for _ in range(n):
+            t0, c0 = time.perf_counter(), time.process_time()
+            loss = ppo.demo_nll(model, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            times.append((time.perf_counter() - t0, time.process_time() - c0))
+        return times
+
+    def ppo_steps(n, gamma):
         config = ppo.PPOConfig(model_name_or_path=str(tmp / "policy"), reward_model_path=str(tmp / "rm"),
-                               steps=steps + 1, batch_size=8, mini_batch_size=4, ppo_epochs=4, max_new_tokens=16,
+                               steps=n, batch_size=8, mini_batch_size=4, ppo_epochs=4, max_new_tokens=16,
                                learning_rate=1e-5, ptx_coef=gamma, ptx_batch_size=4)
         events = []
         ppo.train(config, prompts=prompts, demos=demos, emit=events.append)
-        results[name] = statistics.median(e["step_seconds"] for e in events if e["event"] == "log" and e["step"] > 1)
+        return [(e["step_seconds"], e["step_cpu_seconds"]) for e in events if e["event"] == "log"]
 
-    stamps = []
+    def rloo_steps(n):
+        stamps = []
+        config = rloo.RLOOConfig(model_name_or_path=str(tmp / "policy"), reward_model_path=str(tmp / "rm"),
+                                 max_steps=n, batch_size=8, num_generations=4, max_completion_length=16,
+                                 learning_rate=1e-5)
+        rloo.train(config, prompts=prompts,
+                   emit=lambda e: e["event"] == "log" and stamps.append((time.perf_counter(), time.process_time())))
+        # step 1 has no start stamp: a placeholder stands for it and is dropped as the warm-up
+        return [(math.nan, math.nan)] + [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps, stamps[1:], strict=False)]
 
-    def stamp(event):
-        if event["event"] == "log":
-            stamps.append(time.perf_counter())
+    methods = {"SFT step (baseline)": sft_steps, "PPO": lambda n: ppo_steps(n, 0.0),
+               "PPO-ptx (γ=1)": lambda n: ppo_steps(n, 1.0), "RLOO (k=4)": rloo_steps}
+    samples = {name: [] for name in methods}
+    for _ in range(rounds):  # interleaved, so drifting machine load hits every method alike
+        for name, run in methods.items():
+            samples[name] += run(steps + 1)[1:]  # the first step warms up
+    results = {name: statistics.median(t[0] for t in times) for name, times in samples.items()}
+    cpu = {name: statistics.median(t[1] for t in times) for name, times in samples.items()}
 
-    config = rloo.RLOOConfig(model_name_or_path=str(tmp / "policy"), reward_model_path=str(tmp / "rm"),
-                             max_steps=steps + 1, batch_size=8, num_generations=4, max_completion_length=16,
-                             learning_rate=1e-5)
-    rloo.train(config, prompts=prompts, emit=stamp)
-    results["RLOO (k=4)"] = statistics.median(b - a for a, b in zip(stamps, stamps[1:], strict=False))
-
-    base = results["SFT step (baseline)"]
-    print(f"{'method':<22}{'s/step':>9}{'steps/s':>10}{'answers/s':>11}{'× SFT step time':>17}")
+    base, cbase = results["SFT step (baseline)"], cpu["SFT step (baseline)"]
+    print(f"{'method':<22}{'s/step':>9}{'steps/s':>10}{'answers/s':>11}{'× SFT (wall)':>14}{'CPU s/step':>12}"
+          f"{'× SFT (CPU)':>13}")
     for name, seconds in results.items():
-        print(f"{name:<22}{seconds:>9.3f}{1 / seconds:>10.2f}{8 / seconds:>11.1f}{seconds / base:>17.1f}")
+        print(f"{name:<22}{seconds:>9.3f}{1 / seconds:>10.2f}{8 / seconds:>11.1f}{seconds / base:>14.1f}"
+              f"{cpu[name]:>12.3f}{cpu[name] / cbase:>13.1f}")
     print(f"policy_bench speed ppo={1 / results['PPO']:.2f} ppo_ptx={1 / results['PPO-ptx (γ=1)']:.2f} "
-          f"rloo={1 / results['RLOO (k=4)']:.2f} steps/s; rloo/ppo={results['PPO'] / results['RLOO (k=4)']:.2f}")
+          f"rloo={1 / results['RLOO (k=4)']:.2f} steps/s (wall); per CPU-second: ppo={1 / cpu['PPO']:.2f} "
+          f"ppo_ptx={1 / cpu['PPO-ptx (γ=1)']:.2f} rloo={1 / cpu['RLOO (k=4)']:.2f}")
 
 
 # ---------------------------------------------------------------- win rate
@@ -149,6 +160,9 @@ def winrate(args) -> None:
         (work / name / "ranked_groups").mkdir(parents=True, exist_ok=True)
         (work / name / "ranked_groups" / "train.jsonl").write_text("".join(json.dumps(
             {"prompt": g.prompt, "completions": g.completions, "tiers": g.tiers}) + "\n" for g in groups))
+    # the judge's own held-out accuracy, on the evaluation prompts' human labels
+    (work / "rm-data" / "ranked_groups" / "test.jsonl").write_text(
+        (work / "eval-data" / "ranked_groups" / "train.jsonl").read_text())
     print(f"HH short single-turn rows: {len(short)}; RM {len(rm_groups)}, DPO {len(dpo_groups)}, "
           f"eval {len(eval_groups)}", file=sys.stderr)
 
@@ -203,17 +217,18 @@ def winrate(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=8, help="measured steps per method (after one warm-up)")
+    parser.add_argument("--steps", type=int, default=3, help="measured steps per method and round (after a warm-up)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the methods")
     parser.add_argument("--winrate", action="store_true", help="run the SmolLM2 DPO win-rate measurement instead")
     parser.add_argument("--smol", default=str(SMOL), help="converted SmolLM2-135M-Instruct directory")
-    parser.add_argument("--rm-pairs", type=int, default=256)
-    parser.add_argument("--pairs", type=int, default=128)
+    parser.add_argument("--rm-pairs", type=int, default=160)
+    parser.add_argument("--pairs", type=int, default=96)
     parser.add_argument("--eval-prompts", type=int, default=48)
     parser.add_argument("--max-length", type=int, default=160)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "policy-bench-winrate"))
     args = parser.parse_args()
-    winrate(args) if args.winrate else speed(args.steps)
+    winrate(args) if args.winrate else speed(args.steps, args.rounds)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ answer; the score lands on the answer's last token and a per-token KL penalty ag
 SFT reference on every token; a value head on the policy's last hidden state gives GAE advantages;
 a few epochs of the clipped PPO objective follow, each minibatch optionally mixed with the SFT
 log-likelihood of demonstrations (the "ptx" term that limits the alignment tax). TRL removed its
-PPOTrainer, hence this file. Progress goes out as JSON lines: step, progress, reward, kl,
-policy_loss, value_loss, entropy, clip_fraction, ptx_loss.
+PPOTrainer, hence this file. Stdout carries training/ml/common.py's JSON-lines events; each
+"log" has reward (mean score), kl (mean summed log π/π_SFT per answer), policy_loss, value_loss,
+entropy, clip_fraction and, with γ > 0, ptx_loss. The reference is a frozen copy of the starting
+model (two models in memory; fine at SmolLM2's 135M, use freeze_layers to cut optimiser state).
 """
 from __future__ import annotations
 
@@ -262,7 +264,7 @@ def train(config: PPOConfig, *, policy=None, tokenizer=None, reward_fn: Callable
     for step in range(start, config.steps):
         if check_cancel:
             check_cancel()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         torch.manual_seed(config.seed * 100_003 + step)  # a resumed run samples what it would have
         idx = torch.randint(len(prompts), (config.batch_size,)).tolist()
 
@@ -315,7 +317,8 @@ def train(config: PPOConfig, *, policy=None, tokenizer=None, reward_fn: Callable
 
         record = {"reward": scores.mean().item(), "kl": kl.sum(1).mean().item(),
                   **{k: sum(v) / len(v) for k, v in stats.items() if v},
-                  "answer_length": mask.sum(1).mean().item(), "step_seconds": time.perf_counter() - t0}
+                  "answer_length": mask.sum(1).mean().item(), "step_seconds": time.perf_counter() - t0,
+                  "step_cpu_seconds": time.process_time() - c0}
         for key in ("reward", "kl", "policy_loss", "value_loss", "entropy", "ptx_loss"):
             if key in record:
                 history.setdefault(key, []).append([step + 1, record[key]])
