@@ -19,4 +19,6 @@ urlpatterns = [
     path("rounds/<int:round_id>/", apis_rounds.RoundDetailApi.as_view(), name="round-detail"),
     path("rounds/<int:round_id>/retry/", apis_rounds.RoundRetryApi.as_view(), name="round-retry"),
     path("rounds/<int:round_id>/cancel/", apis_rounds.RoundCancelApi.as_view(), name="round-cancel"),
+    path("trainings/", apis_rounds.TrainingStartApi.as_view(), name="training-start"),
+    path("evaluations/", apis_rounds.EvaluationStartApi.as_view(), name="evaluation-start"),
 ]

@@ -1,5 +1,7 @@
 """Rounds over the REST API (admins): list, start the next round, detail (with the evaluation
-and the labelers' old-vs-new verdict), retry from the failed step, cancel."""
+and the labelers' old-vs-new verdict), retry from the failed step, cancel. A round's training
+and evaluation steps also run alone (POST /api/trainings/, /api/evaluations/); export and
+generation have their own endpoints."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -7,8 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
+from exports.models import ExportSnapshot
 from training.apis import IsRanklabAdmin
+from training.apis_jobs import JobOutputSerializer
 from training.models import ModelKind, ModelVersion, PolicyMethod, QueueMode, Round
+from training.services.evaluation import evaluation_start
 from training.services.rounds import round_cancel, round_retry, round_start
 from training.services.rounds.selectors import round_human_winrate
 
@@ -88,3 +93,50 @@ class RoundCancelApi(APIView):
     def post(self, request, round_id: int):
         rnd = round_cancel(rnd=get_object_or_404(Round, pk=round_id))
         return Response(RoundOutputSerializer(rnd).data)
+
+
+class TrainingStartApi(APIView):
+    """Train a reward model, an SFT policy or a policy (DPO, PPO-ptx, RLOO) from an export."""
+    permission_classes = [IsRanklabAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=["train_reward", "train_sft", "train_policy"])
+        method = serializers.ChoiceField(choices=PolicyMethod.choices, required=False, default="",
+                                         help_text="For train_policy.")
+        project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+        export = serializers.PrimaryKeyRelatedField(queryset=ExportSnapshot.objects.all())
+        base_model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
+        reward_model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False,
+                                                          allow_null=True, help_text="For PPO and RLOO.")
+        config = serializers.DictField(required=False, default=dict, help_text="The trainer's config fields.")
+        name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+    @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
+    def post(self, request):
+        from training.services.training_jobs import training_start
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = training_start(user=request.user, **data.validated_data)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EvaluationStartApi(APIView):
+    """RM-judged win rate of a policy against another (its parent) on an export's held-out prompts."""
+    permission_classes = [IsRanklabAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+        policy = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
+        parent = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
+        reward_model = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
+        export = serializers.PrimaryKeyRelatedField(queryset=ExportSnapshot.objects.all())
+        params = serializers.DictField(required=False, default=dict, help_text=(
+            "n_prompts, max_new_tokens, temperature, seed, split, rm_max_length, batch_size"))
+
+    @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = evaluation_start(user=request.user, **data.validated_data)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

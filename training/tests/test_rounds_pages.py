@@ -125,3 +125,25 @@ def test_manage_py_round(project, base, capsys):
         call_command("round", "start", project.name, "--params", "{")
     call_command("round", "cancel", str(rnd.pk))
     assert "cancelled" in capsys.readouterr().out.lower()
+
+
+def test_training_and_evaluation_steps_run_alone_over_the_api(api, project, base, labeler, make_ranking_task):
+    from exports.models import ExportSnapshot
+    from exports.services.snapshots import export_start
+    from training.services.jobs import job_run
+    from training.tests.test_rounds import _label_all
+
+    for i in range(3):
+        make_ranking_task(k=2, texts=[f"Yes {i}", f"No {i}!"])
+    _label_all(project, labeler)
+    export = ExportSnapshot.objects.get(job=job_run(job_id=export_start(project=project).pk))
+    start = {"kind": "train_policy", "project": project.pk, "export": export.pk, "base_model": base.pk}
+    response = api.post("/api/trainings/", {**start, "method": "rloo"}, format="json")
+    assert response.status_code == 400 and "RLOO needs a reward model" in response.content.decode()
+    response = api.post("/api/trainings/", {**start, "method": "dpo", "config": {"beta": 0.2}}, format="json")
+    assert response.status_code == 202, response.content
+    job = response.json()
+    assert job["kind"] == "train_policy" and job["params"]["method"] == "dpo" and job["status"] == "queued"
+    response = api.post("/api/evaluations/", {"project": project.pk, "policy": base.pk, "parent": base.pk,
+                                              "reward_model": base.pk, "export": export.pk}, format="json")
+    assert response.status_code == 400 and "tiny-base is not a reward model" in response.content.decode()
