@@ -40,7 +40,7 @@ class RoundOutputSerializer(serializers.ModelSerializer):
 class RoundListApi(APIView):
     permission_classes = [IsRanklabAdmin]
 
-    class InputSerializer(serializers.Serializer):
+    class RoundStartInputSerializer(serializers.Serializer):
         project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
         method = serializers.ChoiceField(choices=PolicyMethod.choices, default=PolicyMethod.DPO)
         base_policy = serializers.PrimaryKeyRelatedField(
@@ -60,6 +60,8 @@ class RoundListApi(APIView):
         if request.query_params.get("project"):
             rounds = rounds.filter(project=request.query_params["project"])
         return Response(RoundOutputSerializer(rounds[:200], many=True).data)
+
+    InputSerializer = RoundStartInputSerializer
 
     @extend_schema(request=InputSerializer, responses={202: RoundOutputSerializer})
     def post(self, request):
@@ -99,7 +101,7 @@ class TrainingStartApi(APIView):
     """Train a reward model, an SFT policy or a policy (DPO, PPO-ptx, RLOO) from an export."""
     permission_classes = [IsRanklabAdmin]
 
-    class InputSerializer(serializers.Serializer):
+    class TrainingStartInputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=["train_reward", "train_sft", "train_policy"])
         method = serializers.ChoiceField(choices=PolicyMethod.choices, required=False, default="",
                                          help_text="For train_policy.")
@@ -110,6 +112,8 @@ class TrainingStartApi(APIView):
                                                           allow_null=True, help_text="For PPO and RLOO.")
         config = serializers.DictField(required=False, default=dict, help_text="The trainer's config fields.")
         name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+    InputSerializer = TrainingStartInputSerializer
 
     @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
     def post(self, request):
@@ -125,7 +129,7 @@ class EvaluationStartApi(APIView):
     """RM-judged win rate of a policy against another (its parent) on an export's held-out prompts."""
     permission_classes = [IsRanklabAdmin]
 
-    class InputSerializer(serializers.Serializer):
+    class EvaluationStartInputSerializer(serializers.Serializer):
         project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
         policy = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
         parent = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
@@ -133,6 +137,8 @@ class EvaluationStartApi(APIView):
         export = serializers.PrimaryKeyRelatedField(queryset=ExportSnapshot.objects.all())
         params = serializers.DictField(required=False, default=dict, help_text=(
             "n_prompts, max_new_tokens, temperature, seed, split, rm_max_length, batch_size"))
+
+    InputSerializer = EvaluationStartInputSerializer
 
     @extend_schema(request=InputSerializer, responses={202: JobOutputSerializer})
     def post(self, request):
