@@ -162,6 +162,10 @@ JOB_SWEEP_INTERVAL = env.int("JOB_SWEEP_INTERVAL", default=30)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 DEFAULT_LEASE_SECONDS = env.int("DEFAULT_LEASE_SECONDS", default=30 * 60)
 BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
+# How training jobs start a trainer; it is followed by the module and `--config spec.json`.
+# Default: `python -m`. Several GPUs: "accelerate launch --num_processes 4 -m" or
+# "torchrun --nproc-per-node 4 -m" (docs/operations.md).
+TRAINER_LAUNCHER = env("RANKLAB_TRAINER_LAUNCHER", default="")
 
 LOGGING = {
     "version": 1,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -66,7 +67,8 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
     progress_span maps the trainer's 0..1 progress into a part of the job's progress bar."""
     spec = run_dir / "spec.json"
     spec.write_text(json.dumps(config, indent=1, default=str))
-    argv = (launcher or [sys.executable, "-m"]) + [module, "--config", str(spec)]
+    launcher = launcher or shlex.split(settings.TRAINER_LAUNCHER) or [sys.executable, "-m"]
+    argv = launcher + [module, "--config", str(spec)]
     ctx.log("$ " + " ".join(argv))
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     stderr_path = run_dir / "stderr.log"

@@ -164,3 +164,21 @@ def test_a_trainer_that_refuses_its_data_fails_the_job_with_the_reason(project, 
     assert job.status == JobStatus.FAILED
     assert job.error.startswith("TrainerFailed: The trainer exited with code 2:")
     assert "ranked_groups" in job.error
+
+
+def test_the_launcher_setting_starts_the_trainer(project, tiny_base, admin_user, tmp_path, settings):
+    """RANKLAB_TRAINER_LAUNCHER puts e.g. `accelerate launch … -m` in front of the trainer."""
+    import sys
+
+    from training.services.jobs import job_run
+
+    wrapper = tmp_path / "launch.sh"
+    wrapper.write_text(f'#!/bin/sh\necho launched-by-wrapper >&2\nshift\nexec {sys.executable} -m "$@"\n')
+    wrapper.chmod(0o755)
+    settings.TRAINER_LAUNCHER = f"{wrapper} -m"
+    export = ExportSnapshot.objects.create(project=project, version=1, path=str(tmp_path), sha256="0" * 64)
+    job = training_start(kind="train_reward", project=project, export=export, base_model=tiny_base,
+                         config={"max_steps": 2, "device": "cpu"}, user=admin_user)
+    job = job_run(job_id=job.pk)
+    assert f"$ {wrapper} -m training.ml.reward --config" in job.log_tail
+    assert "launched-by-wrapper" in job.log_tail
