@@ -6,8 +6,8 @@ same tier are tied). No Django imports: exports, agreement and trainers all use 
 """
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from itertools import combinations
-from typing import Hashable, Sequence
 
 Tiers = Sequence[Sequence[Hashable]]
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -86,7 +86,7 @@ def line_chart(series: dict[str, Sequence[Sequence[float]]], *, title: str = "",
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.8"/>')
         legend.append((name, color))
-    for j, (name, value) in enumerate(refs.items()):
+    for name, value in refs.items():
         _, y = xy(x_lo, value)
         out.append(f'<line x1="{PAD_L}" x2="{PAD_L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#5b6570" stroke-dasharray="4 3"/>')
         legend.append((f"{name} ({_fmt(value)})", "#5b6570"))

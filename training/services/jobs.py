@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import traceback as tb
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction

@@ -45,7 +45,7 @@ class Command(BaseCommand):
             self._model(project, generate=created and not opts["no_generate"])
         self.stdout.write(self.style.SUCCESS(f"Demo project: {project.name} ({project.prompts.count()} prompts, "
                                              f"{project.tasks.count()} tasks)"))
-        self.stdout.write("Demo accounts (also in %s):" % self._creds_path())
+        self.stdout.write(f"Demo accounts (also in {self._creds_path()}):")
         for username, role in ACCOUNTS:
             self.stdout.write(f"  {role:9s} {username:9s} password: {creds[username]}")
 
