@@ -1,6 +1,11 @@
 """Ranklab's K-wise reward trainer against TRL's RewardTrainer on the pair-expanded copy.
 
     RANKLAB_DATA_DIR=/tmp/rl-bench .venv/bin/python bench/reward_bench.py [--repeats 5]
+    python bench/reward_bench.py --device cuda --base-config DIR --tokenizer-dir DIR [--mixed-precision bf16]
+
+(--base-config: a random model built from DIR/config.json, e.g. SmolLM2-135M's full shape,
+instead of the tiny one; --tokenizer-dir: a saved tokenizer instead of the bundled GGUF's;
+--device: both trainers on that device, --mixed-precision: both in that autocast.)
 
 Ranklab forwards each ranked completion once, after a single pass over the prompt its K
 completions share (RewardConfig.share_prompt); TRL forwards prompt + completion twice per pair.
@@ -76,7 +81,8 @@ def run_ranklab(base: Path, data: Path, out: Path, args, prompts_per_step: int) 
     config = config_from_dict(RewardConfig, dict(
         model_name_or_path=str(base), data_path=str(data), output_dir=str(out), learning_rate=args.lr,
         batch_size=prompts_per_step, num_epochs=args.epochs, lr_scheduler=args.scheduler, max_length=args.max_length,
-        logging_steps=10_000, save_steps=0, resume=False, seed=args.seed))
+        logging_steps=10_000, save_steps=0, resume=False, seed=args.seed, device=args.device,
+        mixed_precision=args.mixed_precision))
     with contextlib.redirect_stdout(io.StringIO()):  # its JSON lines are not this report
         metrics = train(config)
     return {"seconds": metrics["loop_seconds"], "cpu_seconds": metrics["loop_cpu_seconds"], "comparisons": metrics["comparisons_trained"],
@@ -106,7 +112,8 @@ def run_trl(base: Path, data: Path, out: Path, args, pairs_per_step: int) -> dic
     config = TRLRewardConfig(
         output_dir=str(out), per_device_train_batch_size=pairs_per_step, num_train_epochs=args.epochs,
         learning_rate=args.lr, lr_scheduler_type=args.scheduler, warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
-        optim="adamw_torch_fused", bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True, max_length=None,
+        optim="adamw_torch_fused", bf16=args.mixed_precision == "bf16", fp16=args.mixed_precision == "fp16",
+        gradient_checkpointing=False, use_cpu=args.device == "cpu", max_length=None,
         save_strategy="no", logging_steps=10_000, report_to="none", seed=args.seed, data_seed=args.seed,
         dataloader_num_workers=0, disable_tqdm=True,
     )
@@ -137,13 +144,15 @@ def bench_k(k: int, base: Path, work: Path, args) -> dict:
                 for i in range(len(r["tiers"])) for t in r["tiers"][i + 1:])
     prompts_per_step = args.prompts_per_step
     pairs_per_step = max(1, round(pairs / 64 * prompts_per_step))  # the same comparisons per optimiser step
-    runs = {"ranklab": [], "trl": []}
+    runs = {"ranklab": []} if args.skip_trl else {"ranklab": [], "trl": []}
     if k == 4:  # one untimed run of each first: one-time costs (lazy imports, first kernels) are not throughput
         warm = argparse.Namespace(**{**vars(args), "epochs": 1})
         run_ranklab(base, data, Path(tempfile.mkdtemp(dir=work)), warm, prompts_per_step)
-        run_trl(base, data, Path(tempfile.mkdtemp(dir=work)), warm, pairs_per_step)
+        if not args.skip_trl:
+            run_trl(base, data, Path(tempfile.mkdtemp(dir=work)), warm, pairs_per_step)
     for rep in range(args.repeats):
         order = ["ranklab", "trl"] if rep % 2 == 0 else ["trl", "ranklab"]
+        order = [n for n in order if n in runs]
         for name in order:
             out = Path(tempfile.mkdtemp(dir=work, prefix=f"{name}-k{k}-"))
             fn = run_ranklab if name == "ranklab" else run_trl
@@ -154,6 +163,14 @@ def bench_k(k: int, base: Path, work: Path, args) -> dict:
             runs[name].append(r)
             print(f"  K={k} rep {rep} {name:8s} {r['comparisons']:6d} comparisons in {r['seconds']:6.2f}s = "
                   f"{r['rate']:8.1f}/s ({r['cpu_rate']:8.1f}/CPU-s), {r['sequences']:6d} sequences, held-out acc {r['accuracy']:.3f}", flush=True)
+    if args.skip_trl:
+        rate = statistics.median(r["rate"] for r in runs["ranklab"])
+        acc = statistics.median(r["accuracy"] for r in runs["ranklab"])
+        print(f"K={k}: median comparisons/s ranklab={rate:.1f} (TRL skipped); sequences forwarded "
+              f"{runs['ranklab'][0]['sequences']} completions (+{runs['ranklab'][0]['prompt_passes']} shared prompt passes); "
+              f"held-out accuracy {acc:.3f}; {prompts_per_step} prompts per step", flush=True)
+        nan = float("nan")
+        return {"ratio": nan, "cpu_ratio": nan, "acc": {"ranklab": acc, "trl": nan}, "pairs": pairs}
     med = {n: statistics.median(r["rate"] for r in rs) for n, rs in runs.items()}
     acc = {n: statistics.median(r["accuracy"] for r in rs) for n, rs in runs.items()}
     seqs = {n: rs[0]["sequences"] for n, rs in runs.items()}
@@ -171,6 +188,15 @@ def bench_k(k: int, base: Path, work: Path, args) -> dict:
     return {"ratio": ratio, "cpu_ratio": cpu_ratio, "acc": acc, "pairs": pairs}
 
 
+def random_model_from_config(config_dir: str, seed: int = 0):
+    """Random weights in the architecture of config_dir/config.json (no weights are read)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(config_dir), dtype=torch.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -181,6 +207,12 @@ def main() -> None:
     parser.add_argument("--scheduler", default="cosine", help="for both trainers")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda, for both trainers")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"], help="for both trainers")
+    parser.add_argument("--tokenizer-dir", default=None, help="a saved tokenizer (default: the bundled GGUF's)")
+    parser.add_argument("--skip-trl", action="store_true", help="Ranklab alone (where trl/datasets are missing)")
+    parser.add_argument("--base-config", default=None,
+                        help="directory with a config.json: the random model is built from it (default: a tiny Llama)")
     args = parser.parse_args()
 
     import torch
@@ -193,11 +225,27 @@ def main() -> None:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="reward-bench-") as tmp:
         work = Path(tmp)
-        tokenizer = load_tokenizer()
-        tiny_random_model(len(tokenizer)).save_pretrained(work / "base")
+        if args.tokenizer_dir:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(args.tokenizer_dir)
+        else:
+            tokenizer = load_tokenizer()
+        if args.base_config:
+            model = random_model_from_config(args.base_config)
+            c = model.config
+            shape = (f"random {c.model_type} from {args.base_config} (hidden {c.hidden_size}, {c.num_hidden_layers} layers, "
+                     f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters)")
+        else:
+            model = tiny_random_model(len(tokenizer))
+            shape = "tiny Llama (hidden 32, 2 layers)"
+        model.save_pretrained(work / "base")
+        del model
         tokenizer.save_pretrained(work / "base")
-        print(f"reward_bench: tiny Llama (hidden 32, 2 layers), {args.epochs} epochs, lr {args.lr}, "
-              f"{args.repeats} alternated repeats, torch threads {args.threads}", flush=True)
+        where = args.device if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name(0)})"
+        print(f"reward_bench: {shape}, {args.epochs} epochs, lr {args.lr}, "
+              f"{args.repeats} alternated repeats, torch threads {args.threads}, device {where}, "
+              f"mixed precision {args.mixed_precision}, torch {torch.__version__}", flush=True)
         k4 = bench_k(4, work / "base", work, args)
         k9 = bench_k(9, work / "base", work, args)
     delta = 100 * ((k4["acc"]["ranklab"] + k9["acc"]["ranklab"]) - (k4["acc"]["trl"] + k9["acc"]["trl"])) / 2
