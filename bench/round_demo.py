@@ -34,9 +34,11 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=300)
     ap.add_argument("--method", default="dpo", choices=["dpo", "ppo", "rloo"])
     ap.add_argument("--eval-prompts", type=int, default=32)
+    ap.add_argument("--reuse", action="store_true", help="Keep the database of the last run and reuse its last "
+                    "round's export and reward model (those steps are skipped): compares methods quickly.")
     args = ap.parse_args()
     data_dir = Path(os.environ.get("RANKLAB_DATA_DIR", "/tmp/rl-demo"))
-    if os.environ.get("DATABASE_URL") is None:
+    if os.environ.get("DATABASE_URL") is None and not args.reuse:
         shutil.rmtree(data_dir, ignore_errors=True)  # a fresh SQLite database each run
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     os.environ["RANKLAB_DATA_DIR"] = str(data_dir)
@@ -44,25 +46,33 @@ def main() -> int:
     import django
 
     django.setup()
+    from annotate.models import Project
     from annotate.services.projects import project_create
     from exports.services.imports import import_file, import_options_check
-    from training.models import Round, RoundStatus, RoundStep
+    from training.models import ModelVersion, Round, RoundStatus, RoundStep
     from training.services.registry import model_register
     from training.services.rounds import round_start
     from training.services.rounds.presets import cpu_friendly
 
-    project = project_create(name="HH demo", task_kinds=["ranking", "demonstration"], k=4)
+    if args.reuse:
+        project = Project.objects.get(name="HH demo")
+        last = project.rounds.filter(reward_model__isnull=False).order_by("-number").first()
+        smol = ModelVersion.objects.get(name="SmolLM2-135M-Instruct")
+        reuse = {"export": last.export, "reward_model": last.reward_model}
+    else:
+        project, reuse = project_create(name="HH demo", task_kinds=["ranking", "demonstration"], k=4), {}
     sample = data_dir / "hh-sample.jsonl"
     with gzip.open(DATA, "rt") as src, open(sample, "w") as out:
         for n, line in enumerate(src):
             if n >= args.rows:
                 break
             out.write(line)
-    t0 = time.monotonic()
-    result = import_file(project=project, path=sample, options=import_options_check(kind="preferences",
-                                                                                    fmt="hh-rlhf"))
-    print(f"imported {result.get('records')} HH-RLHF comparisons in {time.monotonic() - t0:.1f}s")
-    smol = model_register(name="SmolLM2-135M-Instruct", backend="transformers", location=args.model)
+    if not args.reuse:
+        t0 = time.monotonic()
+        result = import_file(project=project, path=sample, options=import_options_check(kind="preferences",
+                                                                                        fmt="hh-rlhf"))
+        print(f"imported {result.get('records')} HH-RLHF comparisons in {time.monotonic() - t0:.1f}s")
+        smol = model_register(name="SmolLM2-135M-Instruct", backend="transformers", location=args.model)
 
     log = data_dir / "worker.log"
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q",
@@ -73,7 +83,7 @@ def main() -> int:
     try:
         params = cpu_friendly({"evaluation": {"n_prompts": args.eval_prompts}}, args.method)
         started = time.monotonic()
-        rnd = round_start(project=project, method=args.method, base_policy=smol, params=params)
+        rnd = round_start(project=project, method=args.method, base_policy=smol, params=params, **reuse)
         last, step_started, times = None, started, {}
         while True:
             rnd.refresh_from_db()
@@ -93,7 +103,8 @@ def main() -> int:
             return 1
         ev, rm = rnd.evaluation, rnd.reward_model.metrics
         tasks = rnd.generate_job.result.get("created_tasks")
-        print(f"round 1 ({args.method}, CPU preset): {total:.0f}s = {total / 60:.1f} min end to end")
+        print(f"round {rnd.number} ({args.method}, CPU preset{', export and RM reused' if reuse else ''}): "
+              f"{total:.0f}s = {total / 60:.1f} min end to end")
         print(f"reward model: held-out accuracy {rm.get('eval_accuracy')}, labeler agreement "
               f"{rm.get('labeler_agreement')}")
         print(f"new policy vs parent (reward-model judged, {ev['prompts']} {ev['split']} prompts): win rate "

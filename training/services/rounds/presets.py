@@ -15,7 +15,7 @@ PRESET_POLICY = {  # the policy options of each method
     "ppo": {"freeze_layers": 24, "steps": 8, "batch_size": 8, "mini_batch_size": 4, "max_new_tokens": 32,
             "max_prompts": 64, "rm_max_length": 192},
     "rloo": {"freeze_layers": 24, "max_steps": 8, "batch_size": 8, "num_generations": 4,
-             "max_completion_length": 32, "max_prompts": 64, "rm_max_length": 192},
+             "max_completion_length": 32, "max_prompts": 64, "rm_max_length": 192, "learning_rate": 1e-5},
 }
 
 
