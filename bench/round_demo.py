@@ -111,7 +111,7 @@ def main() -> int:
               f"{ev['win_rate']:.1%} [{ev['ci_low']:.1%}, {ev['ci_high']:.1%}] ({ev['wins']}W {ev['ties']}T "
               f"{ev['losses']}L); mean reward {ev['mean_reward']['new']:.3f} vs {ev['mean_reward']['parent']:.3f}; "
               f"KL {ev['kl_from_parent']:.3f}")
-        print(f"round 2 tasks: {tasks} ranking tasks, candidates from {rnd.policy_model.name} and {smol.name}")
+        print(f"next round's tasks: {tasks} ranking tasks, candidates from {rnd.policy_model.name} and {smol.name}")
         return 0
     finally:
         os.killpg(worker.pid, signal.SIGKILL)  # its trainer subprocess dies with it (PDEATHSIG)
