@@ -17,5 +17,6 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("training/", include("training.urls")),
     path("jobs/", include("training.urls_jobs")),
+    path("rounds/", include("training.urls_rounds")),
     path("", include("annotate.urls")),
 ]

@@ -47,6 +47,7 @@ class JobKind(models.TextChoices):
     NOOP = "noop", "Test job"
     CONVERT_MODEL = "convert_model", "Convert model"
     GENERATE = "generate", "Generate candidates"
+    SUGGEST = "suggest", "Model suggestion"
     EXPORT = "export", "Export snapshot"
     IMPORT = "import", "Import"
     TRAIN_REWARD = "train_reward", "Train reward model"

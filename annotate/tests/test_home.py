@@ -16,7 +16,7 @@ def test_labeler_sees_workspace_and_calibration_but_no_admin_links(client, label
 def test_admin_sees_every_door(client, admin_user, project):
     client.force_login(admin_user)
     page = client.get("/").content.decode()
-    for url in ("/jobs/", "/training/models/", "/training/playground/", f"/exports/projects/{project.pk}/",
+    for url in ("/jobs/", "/rounds/", "/training/models/", "/training/playground/", f"/exports/projects/{project.pk}/",
                 f"/labelers/projects/{project.pk}/", f"/labelers/projects/{project.pk}/review/"):
         assert url in page, url
         assert client.get(url).status_code == 200, url

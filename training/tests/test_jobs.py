@@ -91,3 +91,10 @@ def test_finished_hooks_run_after_the_outcome_is_saved_and_cannot_break_the_work
     ok = job_run(job_id=job_create(kind="noop", enqueue=False).pk)
     bad = job_run(job_id=job_create(kind="noop", params={"fail": "x"}, enqueue=False).pk)
     assert seen == [(ok.pk, JobStatus.SUCCEEDED), (bad.pk, JobStatus.FAILED)]
+
+
+def test_every_registered_job_kind_has_a_label():
+    from training.models import JobKind
+    from training.services.jobs import JOB_KINDS
+
+    assert set(JOB_KINDS) <= set(JobKind.values)
