@@ -112,17 +112,8 @@ def train(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, emit: Ca
     snapshot = config.snapshot_sha256 or (common.snapshot_sha256(config.data_path, files) if files else "")
     callback = pdata.hf_progress_callback(config, snapshot, lambda logs: _record(logs, config.beta), emit, check_cancel)
     trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback])
-    resume = pdata.hf_resumable_checkpoint(config.output_dir, snapshot) if config.output_dir and config.resume else None
-    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    final = {"steps": trainer.state.global_step, "pairs": len(pairs), "train_loss": output.training_loss,
-             "history": callback.history, **{f"final_{k}": v for k, v in callback.last.items()}}
-    model_dir = None
-    if config.output_dir:
-        meta = {"config": common.config_to_dict(config), "snapshot_sha256": snapshot,
-                "step": trainer.state.global_step, "metrics": final, "kind": "policy", "method": "dpo"}
-        model_dir = pdata.save_policy(trainer.model, trainer.processing_class, config.output_dir, meta)
-    emit({"event": "done", "progress": 1.0, "model_dir": str(model_dir) if model_dir else None, "metrics": final})
-    return final
+    return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
+                                   method="dpo", counts={"pairs": len(pairs)})
 
 
 def main(argv: list[str] | None = None) -> int:

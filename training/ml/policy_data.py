@@ -239,3 +239,20 @@ def hf_progress_callback(config, snapshot: str, pick: Callable[[dict], dict], em
                 emit({"event": "checkpoint", "step": state.global_step, "path": str(ckpt)})
 
     return Progress()
+
+
+def hf_train_and_save(trainer, config, *, snapshot: str, callback, emit: Callable[[dict], None], method: str,
+                      counts: dict[str, int]) -> dict:
+    """The tail shared by the TRL-based trainers (DPO, RLOO): resume from the newest checkpoint
+    of the same snapshot, train, save the policy with its meta, emit "done"."""
+    resume = hf_resumable_checkpoint(config.output_dir, snapshot) if config.output_dir and config.resume else None
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    final = {"steps": trainer.state.global_step, **counts, "train_loss": output.training_loss,
+             "history": callback.history, **{f"final_{k}": v for k, v in callback.last.items()}}
+    model_dir = None
+    if config.output_dir:
+        meta = {"config": common.config_to_dict(config), "snapshot_sha256": snapshot,
+                "step": trainer.state.global_step, "metrics": final, "kind": "policy", "method": method}
+        model_dir = save_policy(trainer.model, trainer.processing_class, config.output_dir, meta)
+    emit({"event": "done", "progress": 1.0, "model_dir": str(model_dir) if model_dir else None, "metrics": final})
+    return final
