@@ -10,7 +10,6 @@ from training.models import JobStatus
 from training.services.evaluation import evaluation_start, wilson_interval
 from training.services.jobs import job_run
 from training.services.registry import model_register
-from training.tests.test_rounds import tiny_base  # noqa: F401 (a fixture)
 from training.tests.test_training_policy import _export, labelled, tiny_rm  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)

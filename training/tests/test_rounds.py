@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from conftest import wait_for
 from training.models import Job, JobStatus, ModelKind, ModelVersion, QueueMode, Round, RoundStatus, RoundStep
 from training.services.jobs import job_run
-from training.services.registry import model_register
 from training.services.rounds import round_retry, round_start
 
 RM_CONFIG = {"max_steps": 4, "batch_size": 4, "max_length": 64, "logging_steps": 1, "device": "cpu",
@@ -20,16 +19,6 @@ TINY_ROUND = {
     "generation": {"n_prompts": 4, "max_new_tokens": 6},
     "export_options": {"formats": ["ranked_groups", "preference"], "test_ratio": 0.3},
 }
-
-
-@pytest.fixture
-def tiny_base(tmp_path, bundled_tokenizer, db):
-    from training.ml.bundled import tiny_random_model
-
-    path = tmp_path / "tiny-base"
-    tiny_random_model(len(bundled_tokenizer)).save_pretrained(path)
-    bundled_tokenizer.save_pretrained(path)
-    return model_register(name="tiny-base", backend="transformers", location=str(path))
 
 
 def _label_all(project, labeler):

@@ -12,18 +12,7 @@ from exports.models import ExportSnapshot
 from exports.services.snapshots import export_start
 from training.models import Job, JobStatus, ModelKind, ModelVersion
 from training.services.jobs import jobs_sweep
-from training.services.registry import model_register
 from training.services.training_jobs import training_start
-
-
-@pytest.fixture
-def tiny_base(tmp_path, bundled_tokenizer, db):
-    from training.ml.bundled import tiny_random_model
-
-    path = tmp_path / "tiny-base"
-    tiny_random_model(len(bundled_tokenizer)).save_pretrained(path)
-    bundled_tokenizer.save_pretrained(path)
-    return model_register(name="tiny-base", backend="transformers", location=str(path))
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from training.models import JobStatus, ModelKind, ModelVersion
 from training.services.jobs import job_run
 from training.services.registry import model_register
 from training.services.training_jobs import training_start
-from training.tests.test_rounds import _label_all, tiny_base  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)  # job_run's heartbeat thread writes too
 
 
 @pytest.fixture
-def tiny_rm(tmp_path, bundled_tokenizer, tiny_base):  # noqa: F811
+def tiny_rm(tmp_path, bundled_tokenizer, tiny_base):
     import torch
     from transformers import LlamaForSequenceClassification
 
@@ -73,7 +72,7 @@ def _run_policy(project, export, base, rm, method, config):
     return job, model
 
 
-def test_rloo_and_ppo_ptx_jobs_register_policies(labelled, tiny_base, tiny_rm):  # noqa: F811
+def test_rloo_and_ppo_ptx_jobs_register_policies(labelled, tiny_base, tiny_rm):
     export = _export(labelled, ["ranked_groups", "sft_messages"])
     job, _ = _run_policy(labelled, export, tiny_base, tiny_rm, "rloo", {
         "max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 6, "rm_max_length": 64,
@@ -88,7 +87,7 @@ def test_rloo_and_ppo_ptx_jobs_register_policies(labelled, tiny_base, tiny_rm): 
     assert model.config["training_config"]["reward_model_path"] == tiny_rm.location
 
 
-def test_policy_training_is_checked_before_it_is_queued(project, labelled, tiny_base, tiny_rm):  # noqa: F811
+def test_policy_training_is_checked_before_it_is_queued(project, labelled, tiny_base, tiny_rm):
     export = _export(labelled, ["ranked_groups"])
     start = dict(kind="train_policy", project=labelled, export=export, base_model=tiny_base)
     with pytest.raises(ValidationError, match="Unknown policy method 'sft'; choose from dpo, ppo, rloo"):
