@@ -11,14 +11,13 @@ from annotate.tests.conftest import (  # noqa: F401 (fixtures)
     page_guard,
 )
 from training.models import Round, RoundStatus
-from training.tests.test_rounds import tiny_base  # noqa: F401 (a fixture)
 from training.tests.test_rounds_pages import urlpatterns  # noqa: F401 (rounds/ mounted)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 
 def test_start_watch_and_cancel_a_round(live_server, page, page_guard, login, admin_user, project,  # noqa: F811
-                                        tiny_base):  # noqa: F811
+                                        tiny_base):
     login(admin_user)
     page.goto(f"{live_server.url}/rounds/?project={project.pk}")
     form = page.locator("#round-start")

@@ -12,7 +12,6 @@ from config.urls import urlpatterns as project_urls
 from training.models import Round, RoundStatus, RoundStep
 from training.services.registry import model_register
 from training.services.rounds import round_start
-from training.tests.test_rounds import tiny_base  # noqa: F401 (a fixture)
 
 # config/urls.py mounts training.urls_rounds at rounds/; include it here too in case it does not yet.
 urlpatterns = list(project_urls)
@@ -23,7 +22,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 
 @pytest.fixture
-def base(tiny_base):  # noqa: F811
+def base(tiny_base):
     return tiny_base
 
 
