@@ -8,7 +8,7 @@
     manage.py round retry ROUND_ID [--wait]
     manage.py round cancel ROUND_ID
 
-The steps run on Celery workers (`make worker`); --wait polls the round and prints each step
+The steps run on Celery workers (`make run` starts one); --wait polls the round and prints each step
 as it starts, until the round stops."""
 import json
 import time
