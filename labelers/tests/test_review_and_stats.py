@@ -264,7 +264,10 @@ def test_admin_makes_a_reviewed_task_gold_from_its_consensus(project, crew, admi
     url = f"/labelers/projects/{project.pk}/review/ranking/{ranking.pk}/gold/"
     assert client.post(url, {"answer": "consensus"}).status_code == 403
     client.force_login(admin_user)
-    assert "Use this task as a gold task" in client.get(url.removesuffix("gold/")).content.decode()
+    page = client.get(url.removesuffix("gold/")).content.decode()
+    assert page.count("Use this task as a gold task") == 1
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert title == f"Review ranking {ranking.pk} · Ranklab"
     r = client.post(url, {"answer": "consensus", "is_screening": "1"})
     assert r.status_code == 302
     task.refresh_from_db()
