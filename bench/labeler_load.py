@@ -113,6 +113,13 @@ def seed_project(name: str, records: list[dict], users: list) -> int:
     TaskCandidate.objects.bulk_create([TaskCandidate(task=t, candidate=cands[4 * i + j], position=j)
                                        for i, t in enumerate(tasks) for j in range(4)])
     Membership.objects.bulk_create([Membership(project=project, user=u, role="labeler") for u in users])
+    # Planner statistics, as autovacuum would have them within a minute of a bulk import:
+    # without them PostgreSQL may scan a labeler's whole history for every pick.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotate_task, annotate_assignment, annotate_prompt, annotate_taskcandidate,"
+                       " annotate_candidate, annotate_ranking, labelers_membership")
     return project.pk
 
 
@@ -137,15 +144,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(db_url: str, data_dir: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int, threads: int,
+                 worker_class: str = "gthread") -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": db_url, "RANKLAB_DATA_DIR": data_dir,
            "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "0", "DB_CONN_MAX_AGE": "600",
            "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
-    cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-           "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "gunicorn.log", "w"))
+    if kind == "granian":
+        cmd = [str(ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "config.wsgi:application",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+               "--blocking-threads", str(threads), "--runtime-threads", "1", "--log-level", "warning",
+               "--no-ws"]
+    else:
+        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
+               "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "server.log", "w"))
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -156,7 +170,7 @@ def start_gunicorn(db_url: str, data_dir: str, port: int, workers: int, threads:
         except OSError:
             time.sleep(0.3)
     proc.terminate()
-    raise SystemExit(f"gunicorn did not answer on port {port}; see {data_dir}/gunicorn.log")
+    raise SystemExit(f"{kind} did not answer on port {port}; see {data_dir}/server.log")
 
 
 # --- CPU accounting: contention-independent cost per cycle ----------------------------------
@@ -228,7 +242,9 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def run_level(url: str, project_id: int, tokens: list[str], duration: float) -> dict:
+def run_level(url: str, project_id: int, tokens: list[str], duration: float, warmup: float) -> dict:
+    """Clients loop for warmup + duration seconds; only calls started after the warm-up are
+    timed and counted (every acknowledged submission is checked for duplicates and losses)."""
     parts = urlsplit(url)
     c = len(tokens)
     lat_next, lat_submit = [], []
@@ -238,22 +254,29 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float) -> 
     lock = threading.Lock()
     barrier = threading.Barrier(c + 1)
     stop = [0.0]
+    measure_from = [0.0]
+    ran_out = []
+    counted = []
 
     def labeler(index: int, token: str):
         client = Client(parts.hostname, parts.port, token)
         rng = random.Random(index)
         my_next, my_submit, my_acked, my_tasks, my_errors = [], [], [], [], []
+        my_counted = 0
         barrier.wait()
         while time.perf_counter() < stop[0]:
             t0 = time.perf_counter()
+            timed = t0 >= measure_from[0]
             status, body = client.post(f"/api/projects/{project_id}/assignments/next/")
             t1 = time.perf_counter()
-            my_next.append(t1 - t0)
+            if timed:
+                my_next.append(t1 - t0)
             if status != 200:
                 my_errors.append(f"next {status} {str(body)[:200]}")
                 continue
             assignment = body.get("assignment")
             if assignment is None:
+                ran_out.append(index)
                 break  # no work left
             my_tasks.append(assignment["task"])
             ids = [cand["id"] for cand in assignment["candidates"]]
@@ -261,15 +284,18 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float) -> 
             t2 = time.perf_counter()
             status, body = client.post(f"/api/assignments/{assignment['id']}/ranking/",
                                        {"tiers": [[i] for i in ids], "time_on_task_ms": 1000})
-            my_submit.append(time.perf_counter() - t2)
+            if timed:
+                my_submit.append(time.perf_counter() - t2)
             if status == 201:
                 my_acked.append(body["id"])
+                my_counted += timed
             else:
                 my_errors.append(f"submit {status} {str(body)[:200]}")
         with lock:
             lat_next.extend(my_next)
             lat_submit.extend(my_submit)
             acked.extend(my_acked)
+            counted.append(my_counted)
             errors.extend(my_errors)
             for task in my_tasks:
                 handed[task].add(index)
@@ -277,13 +303,16 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float) -> 
     threads = [threading.Thread(target=labeler, args=(i, t)) for i, t in enumerate(tokens)]
     for t in threads:
         t.start()
-    stop[0] = time.perf_counter() + duration
-    start = time.perf_counter()
+    measure_from[0] = time.perf_counter() + warmup
+    stop[0] = measure_from[0] + duration
     barrier.wait()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - measure_from[0]
+    if ran_out:
+        print(f"# warning: {len(ran_out)} clients ran out of tasks before the end; raise --tasks", flush=True)
     return {"elapsed": elapsed, "next": lat_next, "submit": lat_submit, "acked": acked, "errors": errors,
+            "counted": sum(counted),
             "handed": handed}
 
 
@@ -382,9 +411,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--tasks", type=int, default=2000)
+    ap.add_argument("--tasks", type=int, default=8000)
+    ap.add_argument("--warmup", type=float, default=3.0,
+                    help="seconds of calls before timing starts (fresh server processes, connections)")
     ap.add_argument("--db", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rl_q_bench"))
     ap.add_argument("--data-dir", default="/tmp/rl-q-bench")
+    ap.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
+    ap.add_argument("--worker-class", default="gthread", help="gunicorn's: gthread (keep-alive) or sync")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
@@ -404,9 +437,9 @@ def main() -> None:
     url = args.url
     if not url:
         port = free_port()
-        server = start_gunicorn(args.db, args.data_dir, port, args.workers, args.threads)
+        server = start_server(args.server, args.db, args.data_dir, port, args.workers, args.threads, args.worker_class)
         url = f"http://127.0.0.1:{port}"
-    print(f"# labeler_load: {url}, gunicorn {args.workers} workers x {args.threads} threads (gthread), "
+    print(f"# labeler_load: {url}, {args.server} {args.workers} workers x {args.threads} threads, "
           f"PostgreSQL {urlsplit(args.db).path.lstrip('/')}, {args.tasks} tasks per level, overlap 1, "
           f"{args.duration:.0f} s per level, {os.cpu_count()} CPUs shared with the clients and the database")
     results = []
@@ -414,7 +447,7 @@ def main() -> None:
         for c in levels:
             pid = seed_project(f"load-{run_id}-C{c}", records, [u for u, _ in users[:c]])
             before = cpu_snapshot(server.pid if server else None, args.db)
-            r = run_level(url, pid, [t for _, t in users[:c]], args.duration)
+            r = run_level(url, pid, [t for _, t in users[:c]], args.duration, args.warmup)
             cpu = cpu_delta(before, cpu_snapshot(server.pid if server else None, args.db))
             dup, lost, stored = check_database(pid, r["acked"], r["handed"])
             floor = None
@@ -422,8 +455,8 @@ def main() -> None:
                 fpid = seed_project(f"floor-{run_id}-C{c}", records, [u for u, _ in users[:c]])
                 f = run_floor(args.db, fpid, [u.pk for u, _ in users[:c]], args.duration)
                 floor = f["cycles"] / f["elapsed"]
-            row = {"C": c, "cycles": len(r["acked"]), "elapsed": r["elapsed"],
-                   "cycles_per_s": len(r["acked"]) / r["elapsed"],
+            row = {"C": c, "cycles": r["counted"], "elapsed": r["elapsed"],
+                   "cycles_per_s": r["counted"] / r["elapsed"],
                    "next_p50": pct(r["next"], .5), "next_p99": pct(r["next"], .99),
                    "submit_p50": pct(r["submit"], .5), "submit_p99": pct(r["submit"], .99),
                    "errors": len(r["errors"]), "duplicates": dup, "lost": lost, "stored": stored, "floor": floor,

@@ -14,6 +14,7 @@ task once, they never complete, and they reach a labeler only through the gold m
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import timedelta
@@ -23,7 +24,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentState, Project, Task, TaskState
+from annotate.models import Assignment, AssignmentState, Project, Prompt, Task, TaskState
+from config.rows import row_insert, row_objects, row_update, sql_rows
 from labelers.models import Membership, QualificationStatus
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
@@ -136,10 +138,7 @@ def _sweep_due(project: Project) -> bool:
 # running them (bench/labeler_load.py: 4.2 ms of Python per next-task call before, see
 # docs/benchmarks.md). Same statements on PostgreSQL and SQLite, except the row locks.
 
-def _sql(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description is not None else []
+_sql = sql_rows
 
 
 def _lock_clause(of: str = "", skip_locked: bool = False) -> str:
@@ -167,7 +166,8 @@ def _member_and_live_lease(*, user, project: Project, now) -> tuple | None:
 
 
 PICK_REAL = (
-    "SELECT t.* FROM annotate_task t"
+    "SELECT t.*, p.conversation AS prompt_conversation FROM annotate_task t"
+    " JOIN annotate_prompt p ON p.id = t.prompt_id"
     " WHERE t.project_id = %s AND t.state = 'open' AND t.is_gold = %s"
     " AND t.submissions_required > t.submissions_count + t.active_leases"
     " AND NOT EXISTS (SELECT 1 FROM annotate_assignment a WHERE a.task_id = t.id AND a.labeler_id = %s"
@@ -179,8 +179,21 @@ PICK_REAL = (
 def _pick_real(*, user, project: Project) -> Task | None:
     """The open real task closest to completion (after priority) this labeler has not had,
     locked; rows other labelers hold are skipped (PostgreSQL)."""
-    found = list(Task.objects.raw(PICK_REAL + _lock_clause("t", skip_locked=True), [project.pk, False, user.pk]))
-    return found[0] if found else None
+    found = row_objects(Task, PICK_REAL + _lock_clause("t", skip_locked=True), [project.pk, False, user.pk])
+    if not found:
+        return None
+    task = found[0]
+    # The prompt came with the pick (one statement less per lease); other fields load if asked.
+    conversation = task.prompt_conversation
+    task.prompt = Prompt.from_db(connection.alias, ["id", "conversation"], [
+        task.prompt_id, json.loads(conversation) if isinstance(conversation, str) else conversation])
+    return task
+
+
+def task_candidates(task_id: int) -> list[tuple[int, str]]:
+    """(id, text) of a task's candidates, in task position order."""
+    return _sql("SELECT c.id, c.text FROM annotate_taskcandidate tc JOIN annotate_candidate c"
+                " ON c.id = tc.candidate_id WHERE tc.task_id = %s ORDER BY tc.position", [task_id])
 
 
 def _candidate_ids(task_id: int) -> list[int]:
@@ -217,11 +230,14 @@ def _lease_next(*, user, project: Project, now) -> Assignment | None:
         if not task.is_gold:
             _sql("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
             task.active_leases += 1
-        return Assignment.objects.create(
+        candidates = task_candidates(task.pk)
+        assignment = row_insert(Assignment(
             task=task, labeler=user, project=project, state=AssignmentState.ACTIVE,
             leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds),
-            shown_order=_shuffled(_candidate_ids(task.pk)),
-        )
+            shown_order=_shuffled([cid for cid, _ in candidates]),
+        ))
+        assignment.candidate_texts = dict(candidates)  # read by selectors.candidates_shown
+        return assignment
 
 
 def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assignment:
@@ -230,16 +246,15 @@ def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assi
     qs = Assignment.objects.select_related("task", "project")
     if lock:
         # Lock the task first (one query, found through the assignment), then the assignment.
-        tasks = list(Task.objects.raw(
-            "SELECT t.* FROM annotate_task t JOIN annotate_assignment a ON a.task_id = t.id"
-            " WHERE a.id = %s AND a.labeler_id = %s" + _lock_clause("t"), [assignment_id, user.pk]))
+        tasks = row_objects(Task, "SELECT t.* FROM annotate_task t JOIN annotate_assignment a ON a.task_id = t.id"
+                            " WHERE a.id = %s AND a.labeler_id = %s" + _lock_clause("t"), [assignment_id, user.pk])
         if not tasks:
             raise Assignment.DoesNotExist("No such assignment for you.")
-        assignment = next(iter(Assignment.objects.raw(
-            "SELECT * FROM annotate_assignment WHERE id = %s" + _lock_clause(), [assignment_id])))
+        assignment = row_objects(Assignment, "SELECT * FROM annotate_assignment WHERE id = %s" + _lock_clause(),
+                                 [assignment_id])[0]
         assignment.task = tasks[0]  # read under its lock
-        assignment.project = next(iter(Project.objects.raw("SELECT * FROM annotate_project WHERE id = %s",
-                                                            [assignment.project_id])))
+        assignment.project = row_objects(Project, "SELECT * FROM annotate_project WHERE id = %s",
+                                         [assignment.project_id])[0]
         return assignment
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:
@@ -290,7 +305,7 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
     if task is None:
         task = Task.objects.select_for_update().get(pk=assignment.task_id)
     assignment.state, assignment.finished_at, assignment.skip_reason = state, now, skip_reason
-    assignment.save(update_fields=["state", "finished_at", "skip_reason"])
+    row_update(assignment, ["state", "finished_at", "skip_reason"])
     fields = []
     if not task.is_gold:
         task.active_leases = max(0, task.active_leases - 1)
@@ -301,7 +316,7 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
         if not task.is_gold and task.submissions_count >= task.submissions_required:
             task.state = TaskState.COMPLETE
             fields.append("state")
-    task.save(update_fields=fields)
+    row_update(task, fields)
     return task
 
 

@@ -158,3 +158,46 @@ def test_workspace_endpoints_are_in_the_openapi_schema():
     ref = ranking["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert ref == "RankingSubmitInputRequest"
     assert {"tiers", "ratings", "flags", "outcome"} <= set(schema["components"]["schemas"][ref]["properties"])
+
+
+def test_hand_built_outputs_equal_the_documented_serializers(api, labeler, project, make_ranking_task):
+    """The hot-path APIs build their JSON directly (see assignment_data); the serializers stay
+    as the OpenAPI schema. Both must give the same document, over a fresh lease (which carries
+    its candidates' texts) and a re-read assignment (which reads them from the database)."""
+    from annotate.apis import AssignmentOutput, RankingSubmitApi, assignment_data
+    from annotate.services.assignments import task_next_for_labeler
+
+    make_ranking_task(k=3, prompt=[{"role": "system", "content": "Be brief."},
+                                   {"role": "user", "content": "<b>not html</b> & more"}])
+    fresh = task_next_for_labeler(user=labeler, project=project)
+    reread = Assignment.objects.select_related("task", "task__prompt", "project").get(pk=fresh.pk)
+    assert assignment_data(fresh) == dict(AssignmentOutput(reread).data) == assignment_data(reread)
+    assert assignment_data(fresh)["conversation"][1]["content"] == "<b>not html</b> & more"
+    a, b, c = fresh.shown_order
+    response = api.post(f"/api/assignments/{fresh.pk}/ranking/", {
+        "tiers": [[b], [a, c]], "ratings": {str(b): 6}, "flags": {str(c): ["hallucination"]}, "rationale": " why ",
+        "time_on_task_ms": 1234}, format="json")
+    assert response.status_code == 201, response.content
+    ranking = Ranking.objects.get()
+    assert response.json() == dict(RankingSubmitApi.OutputSerializer(ranking).data) == RankingSubmitApi.output(ranking)
+    assert response.json()["rationale"] == "why"
+
+
+def test_token_authentication(labeler, project, make_ranking_task):
+    from rest_framework.authtoken.models import Token
+
+    make_ranking_task(k=2)
+    token = Token.objects.create(user=labeler)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.post(f"/api/projects/{project.pk}/assignments/next/")
+    assert response.status_code == 200 and response.json()["assignment"]["task"]
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    response = client.post(f"/api/projects/{project.pk}/assignments/next/")
+    # 403, not 401: the first authentication class (session) sends no WWW-Authenticate header.
+    assert response.status_code == 403 and response.json()["detail"] == "Invalid token."
+    labeler.is_active = False
+    labeler.save()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.post(f"/api/projects/{project.pk}/assignments/next/")
+    assert response.status_code == 403 and response.json()["detail"] == "User inactive or deleted."

@@ -13,8 +13,12 @@ SAMPLE_BUCKETS = 1000
 
 def _sampled(qs, rate: float):
     # A fixed pseudo-random share of submissions, decided by the id (Knuth's multiplicative
-    # hash), so the sample is stable across page loads and the same on every database.
-    return qs.annotate(_bucket=(F("pk") * 2654435761) % SAMPLE_BUCKETS).filter(_bucket__lt=int(rate * SAMPLE_BUCKETS))
+    # hash 2654435761, reduced mod 1000 first so every operand stays a 4-byte integer: with
+    # server-side binding PostgreSQL takes the constant as a 4-byte parameter and wraps it),
+    # so the sample is stable across page loads and the same on every database.
+    multiplier = 2654435761 % SAMPLE_BUCKETS
+    return (qs.annotate(_bucket=((F("pk") % SAMPLE_BUCKETS) * multiplier) % SAMPLE_BUCKETS)
+            .filter(_bucket__lt=int(rate * SAMPLE_BUCKETS)))
 
 
 def review_queue(*, project: Project, reviewer, mode: str = "all", limit: int = 50) -> list[dict]:
