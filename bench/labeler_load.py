@@ -1,13 +1,15 @@
 """Labelers under load: next-task + submit over HTTP, against gunicorn on PostgreSQL.
 
-    .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--tasks 2000]
-        [--db postgres://postgres@127.0.0.1:5432/rl_q_bench] [--workers 4 --threads 4]
-        [--url http://127.0.0.1:8000 --no-server]   # point it at a server you started yourself
+    .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--warmup 3]
+        [--tasks 8000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
+        [--server gunicorn|granian] [--workers 4 --threads 4] [--worker-class gthread|sync]
+        [--url http://127.0.0.1:8000]   # point it at a server you started yourself
 
 The shape follows the Label Studio harness in ../shared/bench/labelstudio (same data generator
 when it is there: a ~200-character prompt and 4 responses of ~400 characters; overlap 1; one
-user per client; no think time; each level on a fresh project of --tasks tasks). Per level C,
-C client threads each loop for --duration seconds over
+user per client; no think time; each level on a fresh project of --tasks tasks, analysed as
+autovacuum would). Per level C, C client threads each loop for --warmup seconds (not timed: fresh
+server processes connect and prepare their statements) and then --duration seconds over
 
     POST /api/projects/{id}/assignments/next/      (the workspace's next-task call)
     POST /api/assignments/{id}/ranking/            (a random order of the 4 candidates)
