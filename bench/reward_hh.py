@@ -4,22 +4,23 @@ Ranklab's trainer next to TRL's RewardTrainer with the same backbone, data, toke
     RANKLAB_DATA_DIR=/tmp/rl-hh .venv/bin/python bench/reward_hh.py \
         [--model /tmp/smolconv/SmolLM2-135M-Instruct] [--train-pairs 256] [--test-pairs 192]
 
-The 1,200 comparisons of ../shared/data/hh_rlhf_harmless_base_dev.jsonl.gz become ranked groups
-(K=2: prompt = the dialogue before the last Assistant turn, completions = the two final replies),
-split by prompt (a prompt's comparisons all land on one side). CPU budget: the lower layers are
+The 1,200 comparisons of ../shared/data/hh_rlhf_harmless_base_dev.jsonl.gz go through the product:
+imported into a project (`exports.services.imports`, format hh-rlhf), then exported as a snapshot
+in the ranked-groups format with a test split by prompt (`exports.services.snapshots`, --test-ratio),
+on a throw-away SQLite database. Both trainers read that snapshot (K=2: prompt = the dialogue before
+the last Assistant turn, completions = the two final replies). CPU budget: the lower layers are
 frozen (--freeze), sequences keep their last --max-length tokens, one epoch. Both trainers see the
 same token ids and the same initial head; held-out accuracy is scored by the same code.
-Prints both accuracies, their 95 % intervals, and chance (50 %).
+Prints both accuracies, their 95 % Wilson intervals, and chance (50 %).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
-import hashlib
 import io
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -30,16 +31,36 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "hh_rlhf_harmless_base_dev.jsonl.gz"
 
 
-def split_by_prompt(path: Path, test_share: float):
-    from training.ml.data import hh_to_group
+def snapshot_via_product(work: Path, test_ratio: float) -> Path:
+    """Import the HH-RLHF file into a fresh project and export it as ranked groups, split by
+    prompt; returns the snapshot directory."""
+    os.environ["RANKLAB_DATA_DIR"] = str(work / "ranklab-data")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)  # the embedded default: SQLite under RANKLAB_DATA_DIR
+    import django
 
-    with gzip.open(path, "rt") as fh:
-        groups = [hh_to_group(json.loads(line), i) for i, line in enumerate(fh)]
-    train, test = [], []
-    for g in groups:
-        bucket = int(hashlib.sha256(g.prompt_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (test if bucket < test_share else train).append(g)
-    return train, test
+    django.setup()
+    from django.core.management import call_command
+
+    from annotate.services.projects import project_create
+    from exports.models import ExportSnapshot
+    from exports.services.imports import import_file, import_options_check
+    from exports.services.snapshots import export_start
+    from training.services.jobs import job_run
+
+    call_command("migrate", verbosity=0)
+    project = project_create(name="HH-RLHF harmless-base (dev)", task_kinds=["ranking"], k=2)
+    result = import_file(project=project, path=DATA, options=import_options_check(
+        kind="preferences", fmt="hh-rlhf", filename=DATA.name))
+    job = job_run(job_id=export_start(project=project, options={
+        "formats": ["ranked_groups"], "test_ratio": test_ratio}).pk)
+    if job.status != "succeeded":
+        raise SystemExit(f"export failed: {job.error}")
+    snapshot = ExportSnapshot.objects.get(pk=job.result["snapshot_id"])
+    print(f"  imported {result['rankings_created']} comparisons; export v{snapshot.version} "
+          f"sha256 {snapshot.sha256[:12]}", flush=True)
+    return Path(snapshot.path)
 
 
 def write_groups(path: Path, groups) -> None:
@@ -58,9 +79,10 @@ def wilson(p: float, n: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="/tmp/smolconv/SmolLM2-135M-Instruct")
-    parser.add_argument("--train-pairs", type=int, default=256)
-    parser.add_argument("--test-pairs", type=int, default=192)
-    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--train-pairs", type=int, default=0, help="cap on training comparisons (0: all)")
+    parser.add_argument("--test-pairs", type=int, default=0, help="cap on held-out comparisons (0: all)")
+    parser.add_argument("--test-ratio", type=float, default=0.3, help="the export's test split, by prompt")
+    parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--freeze", type=int, default=26, help="frozen lower decoder layers (SmolLM2 has 30)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--pairs-per-step", type=int, default=8)
@@ -75,31 +97,37 @@ def main() -> None:
     from trl import RewardTrainer
 
     from training.ml.common import config_from_dict, quiet_transformers
-    from training.ml.data import encode_completion
+    from training.ml.data import encode_completion, load_ranked_groups
     from training.ml.evaluate import pairwise_accuracy, score_groups
     from training.ml.reward import RewardConfig, freeze_lower_layers, train
 
     torch.set_num_threads(args.threads)
     quiet_transformers()
     started = time.time()
-    train_groups, test_groups = split_by_prompt(DATA, test_share=0.3)
-    train_groups, test_groups = train_groups[: args.train_pairs], test_groups[: args.test_pairs]
-    overlap = {g.prompt_id for g in train_groups} & {g.prompt_id for g in test_groups}
-    assert not overlap, "split by prompt leaked"
-    print(f"reward_hh: {len(train_groups)} train / {len(test_groups)} test comparisons (split by prompt), "
-          f"SmolLM2-135M with {args.freeze}/30 layers frozen, max_length {args.max_length} (keeping the end), "
-          f"1 epoch, lr {args.lr}, {args.pairs_per_step} pairs per step, torch threads {args.threads}", flush=True)
-
     with tempfile.TemporaryDirectory(prefix="reward-hh-") as tmp:
         work = Path(tmp)
-        write_groups(work / "snap" / "ranked_groups" / "train.jsonl", train_groups)
-        write_groups(work / "snap" / "ranked_groups" / "test.jsonl", test_groups)
+        snapshot = snapshot_via_product(work, args.test_ratio)
+        train_groups, _ = load_ranked_groups(snapshot, "train")
+        test_groups, _ = load_ranked_groups(snapshot, "test")
+        data_path = snapshot
+        if args.train_pairs or args.test_pairs:  # a smaller budget: the first N of each split
+            train_groups = train_groups[: args.train_pairs or None]
+            test_groups = test_groups[: args.test_pairs or None]
+            data_path = work / "subset"
+            write_groups(data_path / "ranked_groups" / "train.jsonl", train_groups)
+            write_groups(data_path / "ranked_groups" / "test.jsonl", test_groups)
+        overlap = {g.prompt_id for g in train_groups} & {g.prompt_id for g in test_groups}
+        assert not overlap, "the export's split by prompt leaked"
+        print(f"reward_hh: {len(train_groups)} train / {len(test_groups)} test comparisons (split by prompt), "
+              f"SmolLM2-135M with {args.freeze}/30 layers frozen, max_length {args.max_length} (keeping the end), "
+              f"1 epoch, lr {args.lr}, {args.pairs_per_step} pairs per step, torch threads {args.threads}",
+              flush=True)
         tokenizer = AutoTokenizer.from_pretrained(args.model)
 
         # Ranklab (K=2, so one prompt = one pair: the same number of steps and comparisons as TRL)
         t0 = time.time()
         config = config_from_dict(RewardConfig, dict(
-            model_name_or_path=args.model, data_path=str(work / "snap"), output_dir=str(work / "ranklab"),
+            model_name_or_path=args.model, data_path=str(data_path), output_dir=str(work / "ranklab"),
             freeze_layers=args.freeze, max_length=args.max_length, learning_rate=args.lr, lr_scheduler="cosine",
             batch_size=args.pairs_per_step, num_epochs=1, logging_steps=8, save_steps=0, resume=False,
             seed=args.seed, eval_batch_size=32))

@@ -2,7 +2,9 @@
 (presentation attributes, not style attributes), every label escaped.
 
     line_chart({"loss": [(0, 0.69), (10, 0.52)]}, title="Training loss")
-    bar_chart([("L1", 0.8), ("L2", 0.6)], title="Gold accuracy", y_max=1)
+    bar_chart([("L1", 0.8), ("L2", 0.6)], title="Win rate", y_max=1)
+    hbar_chart([("ann", 0.8), ("bob", None)], title="Gold accuracy", value_max=1, threshold=0.6)
+    histogram([12.5, 30.1, 8.0], title="Active time per task", x_label="seconds")
 """
 from __future__ import annotations
 
@@ -134,3 +136,41 @@ def histogram(values: Sequence[float], *, bins: int = 20, title: str = "", width
         counts[min(bins - 1, int((v - lo) / width_bin))] += 1
     return bar_chart([(_fmt(lo + (i + 0.5) * width_bin), c) for i, c in enumerate(counts)], title=title,
                      width=width, height=height, y_label="count")
+
+
+def hbar_chart(rows: Iterable[tuple[str, float | None]], *, title: str = "", value_max: float | None = None,
+               fmt: str = "{:.0%}", threshold: float | None = None, threshold_label: str = "",
+               width: int = 640) -> SafeString:
+    """Horizontal bars, one per (label, value), for per-person figures (labels are user names,
+    escaped); None is drawn as "no data". Bars below `threshold` are red, and the threshold is a
+    dashed line (e.g. the pause mark of a gold-accuracy chart)."""
+    rows = [(str(k), None if v is None else float(v)) for k, v in rows]
+    if not rows:
+        return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no data yet.</p>')
+    label_w, row_h, top = 150, 24, 28
+    plot_w = width - label_w - 70
+    height = top + row_h * len(rows) + 10
+    vmax = value_max or max([v for _, v in rows if v is not None] + [1e-9])
+    text = 'font-size="11" fill="#5b6570"'
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
+           f'aria-label="{escape(title)}">', f"<title>{escape(title)}</title>",
+           f'<text x="0" y="16" font-size="13" font-weight="600" fill="#1d232a">{escape(title)}</text>']
+    for i, (label, value) in enumerate(rows):
+        y = top + i * row_h
+        out.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" {text}>{escape(label[:24])}</text>')
+        if value is None:
+            out.append(f'<text x="{label_w + 4}" y="{y + 16}" {text}>no data</text>')
+            continue
+        shown = fmt.format(value)
+        w = max(1.0, plot_w * min(1.0, value / vmax)) if vmax else 1.0
+        color = "#b3261e" if threshold is not None and value < threshold else PALETTE[0]
+        out.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="{color}">'
+                   f"<title>{escape(label)}: {escape(shown)}</title></rect>")
+        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}" {text}>{escape(shown)}</text>')
+    if threshold is not None and vmax:
+        x = label_w + plot_w * min(1.0, threshold / vmax)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 6}" stroke="#f0a500" '
+                   f'stroke-width="2" stroke-dasharray="4 3"><title>{escape(threshold_label or fmt.format(threshold))}'
+                   f"</title></line>")
+    out.append("</svg>")
+    return mark_safe("".join(out))  # noqa: S308 - every interpolated text is escaped above

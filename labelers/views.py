@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project, ReviewStatus
-from labelers import charts
+from config import charts
 from labelers.selectors.access import project_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_detail, review_queue
@@ -47,20 +47,21 @@ def project_labelers(request, project_id: int):
     summary = project_quality(project=project)
     per_hour = submissions_per_hour(project=project, hours=24)
     plots = {
-        "done": charts.bar_chart([(r["username"], r["tasks_done"]) for r in workers], title="Tasks done",
-                                 fmt="{:d}"),
-        "throughput": charts.bar_chart([(r["username"], r["throughput_per_hour"]) for r in workers],
-                                       title="Throughput (tasks per active hour)", fmt="{:.1f}"),
-        "gold": charts.bar_chart([(r["username"], r["gold_accuracy"]) for r in workers], title="Gold accuracy",
-                                 value_max=1.0, threshold=project.pause_below_gold_accuracy or None,
-                                 threshold_label="pause threshold"),
-        "agreement": charts.bar_chart([(r["username"], r["consensus_agreement"]) for r in workers],
-                                      title="Agreement with the other labelers' consensus", value_max=1.0,
-                                      threshold=project.review_flag_below or None,
-                                      threshold_label="flagged for review below this"),
-        "per_hour": charts.column_chart([(f"{h:%H}h", n) for h, n in per_hour],
-                                        title="Submissions per hour, last 24 hours (UTC)", every=3),
-        "time": charts.histogram(time_per_task_seconds(project=project), title="Active time per task"),
+        "done": charts.hbar_chart([(r["username"], r["tasks_done"]) for r in workers], title="Tasks done",
+                                  fmt="{:.0f}"),
+        "throughput": charts.hbar_chart([(r["username"], r["throughput_per_hour"]) for r in workers],
+                                        title="Throughput (tasks per active hour)", fmt="{:.1f}"),
+        "gold": charts.hbar_chart([(r["username"], r["gold_accuracy"]) for r in workers], title="Gold accuracy",
+                                  value_max=1.0, threshold=project.pause_below_gold_accuracy or None,
+                                  threshold_label="pause threshold"),
+        "agreement": charts.hbar_chart([(r["username"], r["consensus_agreement"]) for r in workers],
+                                       title="Agreement with the other labelers' consensus", value_max=1.0,
+                                       threshold=project.review_flag_below or None,
+                                       threshold_label="flagged for review below this"),
+        "per_hour": charts.bar_chart([(f"{h:%H}h", n) for h, n in per_hour], y_label="submissions",
+                                     title="Submissions per hour, last 24 hours (UTC)"),
+        "time": charts.histogram(time_per_task_seconds(project=project), bins=12, title="Active time per task",
+                                 x_label="seconds"),
     }
     return render(request, "labelers/project_labelers.html", {
         "project": project, "rows": workers, "summary": summary, "plots": plots,

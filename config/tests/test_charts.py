@@ -1,4 +1,4 @@
-from config.charts import bar_chart, histogram, line_chart
+from config.charts import bar_chart, hbar_chart, histogram, line_chart
 
 
 def test_line_chart_escapes_labels_and_draws_each_series():
@@ -15,3 +15,12 @@ def test_empty_and_degenerate_inputs():
     assert "<circle" in line_chart({"a": [(1, 2.0)]})
     assert bar_chart([("a", 0.5), ("b", 1.0)], y_max=1).count("<rect") == 3
     assert histogram([1, 1, 2, 3, float("nan")], bins=3).count("<title>") == 4
+
+
+def test_horizontal_bars_mark_the_threshold_and_missing_values():
+    svg = hbar_chart([("ann", 0.9), ("<i>bob</i>", 0.4), ("cy", None)], title="Gold accuracy", value_max=1,
+                     threshold=0.6, threshold_label="pause threshold")
+    assert svg.count("<rect") == 2 and "no data" in svg and "&lt;i&gt;bob&lt;/i&gt;: 40%" in svg
+    assert svg.count('fill="#b3261e"') == 1  # only bob is below the threshold
+    assert "<title>pause threshold</title></line>" in svg and "style=" not in svg
+    assert "no data yet" in hbar_chart([], title="Tasks done")
