@@ -11,5 +11,6 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/demonstration/", apis.DemonstrationSubmitApi.as_view(),
          name="demonstration-submit"),
     path("assignments/<int:assignment_id>/skip/", apis.SkipApi.as_view(), name="assignment-skip"),
+    path("assignments/<int:assignment_id>/renew/", apis.LeaseRenewApi.as_view(), name="assignment-renew"),
     path("assignments/<int:assignment_id>/suggestions/", apis.SuggestionApi.as_view(), name="assignment-suggestion"),
 ]

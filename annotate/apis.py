@@ -7,6 +7,7 @@ serialises. Candidates are listed in this labeler's shown order, without their m
     POST /api/assignments/{id}/ranking/            submit a ranking (or none acceptable / can't judge)
     POST /api/assignments/{id}/demonstration/      submit a demonstration or a dialogue
     POST /api/assignments/{id}/skip/               skip with a reason
+    POST /api/assignments/{id}/renew/              extend the lease while the labeler works
     POST /api/assignments/{id}/suggestions/        ask the model for an assistant turn (a Job)
     GET  /api/projects/{id}/progress/              done today, time on task, guidelines
 """
@@ -28,7 +29,7 @@ from annotate.models import (
     validate_conversation,
 )
 from annotate.selectors import assignment_of_user, candidates_shown, labeler_progress_today, project_for_member
-from annotate.services.assignments import assignment_skip, task_next_for_labeler
+from annotate.services.assignments import assignment_skip, lease_renew, task_next_for_labeler
 from annotate.services.submissions import RankingInput, demonstration_submit, ranking_submit
 from annotate.services.text import demonstration_input_build, markdown_to_safe_html
 
@@ -239,6 +240,20 @@ class SkipApi(APIView):
                                      reason=serializer.validated_data["reason"])
         return Response({"assignment": assignment.pk, "state": assignment.state,
                          "skip_reason": assignment.skip_reason})
+
+
+class LeaseRenewApi(APIView):
+    """Extend this assignment's lease by the project's lease time (the workspace page calls it
+    while its tab is visible). 400 with the reason when there is nothing to renew: submitted,
+    skipped, or expired and since completed by others."""
+
+    @extend_schema(request=None, responses=inline_serializer(
+        "LeaseRenewOutput", {"assignment": serializers.IntegerField(), "state": serializers.CharField(),
+                             "expires_at": serializers.DateTimeField()}))
+    def post(self, request, assignment_id: int):
+        assignment = lease_renew(user=request.user, assignment_id=assignment_id)
+        return Response({"assignment": assignment.pk, "state": assignment.state,
+                         "expires_at": _datetime.to_representation(assignment.expires_at)})
 
 
 class SuggestionApi(APIView):

@@ -54,7 +54,9 @@ def _task_context(request, project, assignment: Assignment | None) -> dict:
         return ctx
     task = assignment.task
     shown = candidates_shown(assignment=assignment)
-    ctx.update(task=task, conversation=task.prompt.conversation, k=str(len(shown)), aid=str(assignment.pk))
+    ctx.update(task=task, conversation=task.prompt.conversation, k=str(len(shown)), aid=str(assignment.pk),
+               # renew the lease three times per lease time while the tab is visible (at least every 30 min)
+               renew_ms=str(max(1000, min(project.lease_seconds * 1000 // 3, 30 * 60 * 1000))))
     if task.kind == TaskKind.RANKING:
         scale = project.rating_scale
         ctx.update(

@@ -321,6 +321,25 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
 
 
 @transaction.atomic
+def lease_renew(*, user, assignment_id: int, now=None) -> Assignment:
+    """Extend the labeler's lease by the project's lease time from now: the workspace calls this
+    while its tab is visible, so a long answer does not lose its task. A lease that expired
+    meanwhile is taken back if the task still needs an answer (lease_check); otherwise the
+    labeler is told now, not at submit time."""
+    now = now or timezone.now()
+    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    if assignment.state in (AssignmentState.SUBMITTED, AssignmentState.SKIPPED):
+        raise ValidationError(f"This task was already {assignment.state}; there is no lease to renew.")
+    if assignment.state != AssignmentState.ACTIVE:
+        assignment = lease_check(assignment=assignment, now=now)
+        if assignment.state != AssignmentState.ACTIVE:
+            raise ValidationError(f"This task was already {assignment.state}; there is no lease to renew.")
+    assignment.expires_at = now + timedelta(seconds=assignment.project.lease_seconds)
+    row_update(assignment, ["expires_at"])
+    return assignment
+
+
+@transaction.atomic
 def assignment_skip(*, user, assignment_id: int, reason: str) -> Assignment:
     """Give the task back with a reason; it is never offered to this labeler again. An expired
     lease can be skipped too (so the task is not offered again)."""

@@ -201,3 +201,18 @@ def test_token_authentication(labeler, project, make_ranking_task):
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     response = client.post(f"/api/projects/{project.pk}/assignments/next/")
     assert response.status_code == 403 and response.json()["detail"] == "User inactive or deleted."
+
+
+def test_lease_renewal_over_the_api(api, labeler, make_user, project, make_ranking_task):
+    make_ranking_task(k=2)
+    a = _next(api, project)["assignment"]
+    response = api.post(f"/api/assignments/{a['id']}/renew/")
+    assert response.status_code == 200 and response.json()["state"] == "active"
+    assert response.json()["expires_at"] >= a["expires_at"]
+    outsider = APIClient()
+    outsider.force_authenticate(make_user("outsider"))
+    assert outsider.post(f"/api/assignments/{a['id']}/renew/").status_code == 404
+    one, two = (c["id"] for c in a["candidates"])
+    api.post(f"/api/assignments/{a['id']}/ranking/", {"tiers": [[one], [two]]}, format="json")
+    response = api.post(f"/api/assignments/{a['id']}/renew/")
+    assert response.status_code == 400 and "already submitted" in str(response.json())

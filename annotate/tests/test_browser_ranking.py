@@ -263,3 +263,38 @@ def test_unsent_work_survives_a_reload_and_is_cleared_on_submit(live_server, pag
     assert ranking.tiers == [[pos[2]], [pos[1]], [pos[3]]] and ranking.rationale == "Half done"
     assert ranking.ratings == {str(pos[1]): 5} and ranking.flags == {str(pos[3]): ["harmful_advice"]}
     assert page.evaluate(f"localStorage.getItem('ranklab:draft:{aid}')") is None
+
+
+def test_the_page_renews_its_lease_and_says_when_the_task_was_lost(live_server, page, page_guard, login, labeler,
+                                                                    make_user, project, make_ranking_task):
+    """A visible workspace renews its lease every third of the lease time (10 min of the default
+    30); once the lease has lapsed and someone else completed the task, the page says so."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotate.services.assignments import leases_expire, task_next_for_labeler
+    from annotate.services.submissions import RankingInput, ranking_submit
+    from labelers.services import membership_set
+
+    task = make_ranking_task(k=2)
+    login(labeler)
+    page.clock.install()
+    page.goto(_workspace(live_server, project))
+    _ready(page)
+    mine = Assignment.objects.get(labeler=labeler, task=task)
+    with page.expect_response(lambda r: r.url.endswith(f"/api/assignments/{mine.pk}/renew/")) as renewal:
+        page.clock.fast_forward("10:01")
+    assert renewal.value.status == 200
+    assert Assignment.objects.get(pk=mine.pk).expires_at > mine.expires_at
+    # The lease lapses (say the laptop slept), another labeler takes and completes the task.
+    Assignment.objects.filter(pk=mine.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    leases_expire(project=project)
+    other = make_user("labeler2")
+    membership_set(project=project, user=other)
+    theirs = task_next_for_labeler(user=other, project=project)
+    ranking_submit(user=other, assignment_id=theirs.pk, data=RankingInput(tiers=[[c] for c in theirs.shown_order]))
+    with page.expect_response(lambda r: r.url.endswith(f"/api/assignments/{mine.pk}/renew/")) as renewal:
+        page.clock.fast_forward("10:01")
+    assert renewal.value.status == 400
+    expect(page.locator("#task-form [data-error]")).to_contain_text("other labelers have since completed it")

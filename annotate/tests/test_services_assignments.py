@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentState, Ranking, Task, TaskState
-from annotate.services.assignments import assignment_skip, leases_expire, task_next_for_labeler
+from annotate.services.assignments import assignment_skip, lease_renew, leases_expire, task_next_for_labeler
 from annotate.services.submissions import RankingInput, ranking_submit
 from labelers.models import AlertKind, LabelerAlert, Membership, QualificationStatus
 from labelers.services import membership_set
@@ -92,6 +92,40 @@ def test_lease_expiry_returns_the_task_and_a_late_answer_is_kept_if_still_needed
     assert task_next_for_labeler(user=other, project=project) is None
     # The same answer again is still the first result.
     assert _rank_as_shown(labeler, mine).pk == ranking.pk and Ranking.objects.count() == 1
+
+
+def test_lease_renewal_keeps_a_slow_labelers_task(project, labeler, labelers, make_ranking_task):
+    project.lease_seconds = 600
+    project.save()
+    task = make_ranking_task(k=2)
+    mine = task_next_for_labeler(user=labeler, project=project)
+    later = timezone.now() + timedelta(seconds=500)
+    renewed = lease_renew(user=labeler, assignment_id=mine.pk, now=later)
+    assert renewed.expires_at == later + timedelta(seconds=600)
+    assert Assignment.objects.get(pk=mine.pk).expires_at == later + timedelta(seconds=600)
+    # Nobody else may renew it (it is not theirs).
+    other = labelers(1)[0]
+    with pytest.raises(Assignment.DoesNotExist):
+        lease_renew(user=other, assignment_id=mine.pk)
+    # Expired and swept, still needed: renewal takes the lease back, counted once.
+    Assignment.objects.filter(pk=mine.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert leases_expire(project=project) == 1
+    assert lease_renew(user=labeler, assignment_id=mine.pk).state == AssignmentState.ACTIVE
+    task.refresh_from_db()
+    assert task.active_leases == 1 and task_next_for_labeler(user=other, project=project) is None
+    # Expired again, and another labeler completed the task: renewal says so at once.
+    Assignment.objects.filter(pk=mine.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert leases_expire(project=project) == 1
+    _rank_as_shown(other, task_next_for_labeler(user=other, project=project))
+    with pytest.raises(ValidationError, match="other labelers have since completed it"):
+        lease_renew(user=labeler, assignment_id=mine.pk)
+    # Nothing to renew once submitted.
+    task2 = make_ranking_task(k=2)
+    a2 = task_next_for_labeler(user=labeler, project=project)
+    assert a2.task_id == task2.pk
+    _rank_as_shown(labeler, a2)
+    with pytest.raises(ValidationError, match="already submitted"):
+        lease_renew(user=labeler, assignment_id=a2.pk)
 
 
 def test_expired_lease_leased_again_submits_into_the_new_lease(project, labeler, make_ranking_task):

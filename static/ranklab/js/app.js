@@ -30,13 +30,35 @@ document.addEventListener("visibilitychange", () => {
   });
 });
 
+// --- lease renewal: a labeler who takes long keeps their task while the tab is visible ----------
+//   <form data-task-root data-renew-url="/api/assignments/7/renew/" data-renew-ms="600000">
+function startRenewal(root) {
+  const url = root.dataset.renewUrl;
+  const every = Number(root.dataset.renewMs);
+  if (!url || !every) return;
+  const timer = setInterval(async () => {
+    if (!root.isConnected) return clearInterval(timer); // the next task replaced this one
+    if (document.visibilityState !== "visible") return;
+    const token = root.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
+    try {
+      const response = await fetch(url, { method: "POST", headers: { "X-CSRFToken": token, Accept: "application/json" },
+                                           credentials: "same-origin" });
+      if (response.ok) return;
+      const body = await response.json().catch(() => ({}));
+      const detail = Array.isArray(body.detail) ? body.detail.join(" ") : body.detail;
+      clearInterval(timer);
+      showError(root, detail || `Your lease on this task could not be renewed (${response.status}).`);
+    } catch { /* offline for a moment: the next tick tries again */ }
+  }, every);
+}
+
 function mount(scope) {
   const found = scope.matches?.("[data-controller]") ? [scope] : [];
   found.push(...scope.querySelectorAll("[data-controller]"));
   for (const el of found) {
     if (el.mounted) continue;
     el.mounted = true;
-    if (el.matches("[data-task-root]")) startTimer(el);
+    if (el.matches("[data-task-root]")) startTimer(el), startRenewal(el);
     for (const name of el.dataset.controller.split(/\s+/)) controllers[name]?.(el);
     if (el.matches("[data-task-root]")) restoreDraft(el);
     el.dataset.mounted = "true"; // lets tests (and CSS) know the behaviour is live
