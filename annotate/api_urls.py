@@ -8,6 +8,8 @@ urlpatterns = [
     path("projects/<int:project_id>/progress/", apis.ProgressApi.as_view(), name="workspace-progress"),
     path("assignments/<int:assignment_id>/", apis.AssignmentDetailApi.as_view(), name="assignment-detail"),
     path("assignments/<int:assignment_id>/ranking/", apis.RankingSubmitApi.as_view(), name="ranking-submit"),
+    path("assignments/<int:assignment_id>/ranking-and-next/", apis.RankingSubmitAndNextApi.as_view(),
+         name="ranking-submit-and-next"),
     path("assignments/<int:assignment_id>/demonstration/", apis.DemonstrationSubmitApi.as_view(),
          name="demonstration-submit"),
     path("assignments/<int:assignment_id>/skip/", apis.SkipApi.as_view(), name="assignment-skip"),

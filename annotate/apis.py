@@ -5,6 +5,7 @@ serialises. Candidates are listed in this labeler's shown order, without their m
     POST /api/projects/{id}/assignments/next/      lease the next task (or {"assignment": null})
     GET  /api/assignments/{id}/                    the task behind an assignment
     POST /api/assignments/{id}/ranking/            submit a ranking (or none acceptable / can't judge)
+    POST /api/assignments/{id}/ranking-and-next/   the same, and lease the next task in one round trip
     POST /api/assignments/{id}/demonstration/      submit a demonstration or a dialogue
     POST /api/assignments/{id}/skip/               skip with a reason
     POST /api/assignments/{id}/renew/              extend the lease while the labeler works
@@ -13,6 +14,7 @@ serialises. Candidates are listed in this labeler's shown order, without their m
 """
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -171,6 +173,29 @@ class RankingSubmitApi(APIView):
         ranking = ranking_submit(user=request.user, assignment_id=assignment_id,
                                  data=RankingInput(**serializer.validated_data))
         return Response(self.output(ranking), status=status.HTTP_201_CREATED)
+
+
+class RankingSubmitAndNextApi(APIView):
+    """Submit a ranking and lease the next task of the same project in one round trip, as the
+    workspace page does. The ranking is stored whatever happens next: if no next task can be
+    handed out (none left, or this submission paused the labeler), `next.assignment` is null
+    and `next.detail` says why."""
+
+    @extend_schema(request=RankingSubmitApi.InputSerializer, responses={201: inline_serializer(
+        "RankingAndNextOutput", {"ranking": RankingSubmitApi.OutputSerializer(), "next": NextOutput()})})
+    def post(self, request, assignment_id: int):
+        serializer = RankingSubmitApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ranking = ranking_submit(user=request.user, assignment_id=assignment_id,
+                                 data=RankingInput(**serializer.validated_data))
+        try:
+            following = task_next_for_labeler(user=request.user, project=ranking.assignment.project)
+            upcoming = ({"assignment": None, "detail": NO_WORK} if following is None
+                        else {"assignment": assignment_data(following), "detail": "Task leased."})
+        except DjangoPermissionDenied as exc:
+            upcoming = {"assignment": None, "detail": str(exc)}
+        return Response({"ranking": RankingSubmitApi.output(ranking), "next": upcoming},
+                        status=status.HTTP_201_CREATED)
 
 
 class SuggestionSourceSerializer(serializers.Serializer):

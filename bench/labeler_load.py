@@ -4,6 +4,7 @@
         [--tasks 8000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
         [--server gunicorn|granian] [--workers 4 --threads 4] [--worker-class gthread|sync]
         [--url http://127.0.0.1:8000]   # point it at a server you started yourself
+        [--combined]   # one call per cycle: POST /api/assignments/{id}/ranking-and-next/
 
 The shape follows the Label Studio harness in ../shared/bench/labelstudio (same data generator
 when it is there: a ~200-character prompt and 4 responses of ~400 characters; overlap 1; one
@@ -244,7 +245,8 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def run_level(url: str, project_id: int, tokens: list[str], duration: float, warmup: float) -> dict:
+def run_level(url: str, project_id: int, tokens: list[str], duration: float, warmup: float,
+              combined: bool = False) -> dict:
     """Clients loop for warmup + duration seconds; only calls started after the warm-up are
     timed and counted (every acknowledged submission is checked for duplicates and losses)."""
     parts = urlsplit(url)
@@ -266,33 +268,41 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
         my_next, my_submit, my_acked, my_tasks, my_errors = [], [], [], [], []
         my_counted = 0
         barrier.wait()
+        assignment = None  # with --combined, the next task comes with the previous submission
         while time.perf_counter() < stop[0]:
             t0 = time.perf_counter()
             timed = t0 >= measure_from[0]
-            status, body = client.post(f"/api/projects/{project_id}/assignments/next/")
-            t1 = time.perf_counter()
-            if timed:
-                my_next.append(t1 - t0)
-            if status != 200:
-                my_errors.append(f"next {status} {str(body)[:200]}")
-                continue
-            assignment = body.get("assignment")
             if assignment is None:
-                ran_out.append(index)
-                break  # no work left
+                status, body = client.post(f"/api/projects/{project_id}/assignments/next/")
+                t1 = time.perf_counter()
+                if timed:
+                    my_next.append(t1 - t0)
+                if status != 200:
+                    my_errors.append(f"next {status} {str(body)[:200]}")
+                    continue
+                assignment = body.get("assignment")
+                if assignment is None:
+                    ran_out.append(index)
+                    break  # no work left
             my_tasks.append(assignment["task"])
             ids = [cand["id"] for cand in assignment["candidates"]]
             rng.shuffle(ids)
             t2 = time.perf_counter()
-            status, body = client.post(f"/api/assignments/{assignment['id']}/ranking/",
+            timed = t2 >= measure_from[0] if combined else timed
+            path = "ranking-and-next" if combined else "ranking"
+            status, body = client.post(f"/api/assignments/{assignment['id']}/{path}/",
                                        {"tiers": [[i] for i in ids], "time_on_task_ms": 1000})
             if timed:
                 my_submit.append(time.perf_counter() - t2)
             if status == 201:
-                my_acked.append(body["id"])
+                my_acked.append(body["ranking"]["id"] if combined else body["id"])
                 my_counted += timed
             else:
                 my_errors.append(f"submit {status} {str(body)[:200]}")
+            assignment = body["next"]["assignment"] if combined and status == 201 else None
+            if combined and status == 201 and assignment is None:
+                ran_out.append(index)
+                break
         with lock:
             lat_next.extend(my_next)
             lat_submit.extend(my_submit)
@@ -424,6 +434,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
     ap.add_argument("--no-floor", action="store_true")
+    ap.add_argument("--combined", action="store_true",
+                    help="one call per cycle: POST …/ranking-and-next/ (submit and lease the next task) instead of "
+                         "next + submit; reported as labeler_load_combined")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -449,7 +462,7 @@ def main() -> None:
         for c in levels:
             pid = seed_project(f"load-{run_id}-C{c}", records, [u for u, _ in users[:c]])
             before = cpu_snapshot(server.pid if server else None, args.db)
-            r = run_level(url, pid, [t for _, t in users[:c]], args.duration, args.warmup)
+            r = run_level(url, pid, [t for _, t in users[:c]], args.duration, args.warmup, args.combined)
             cpu = cpu_delta(before, cpu_snapshot(server.pid if server else None, args.db))
             dup, lost, stored = check_database(pid, r["acked"], r["handed"])
             floor = None
@@ -483,7 +496,8 @@ def main() -> None:
     last = results[-1]
     p99 = max(last["next_p99"], last["submit_p99"])
     floor = "n/a" if last["floor"] is None else f"{last['floor']:.1f}"
-    print(f"labeler_load C={last['C']} cycles_per_s={last['cycles_per_s']:.1f} p99_ms={p99:.1f} "
+    name = "labeler_load_combined" if args.combined else "labeler_load"
+    print(f"{name} C={last['C']} cycles_per_s={last['cycles_per_s']:.1f} p99_ms={p99:.1f} "
           f"duplicates={last['duplicates']} lost={last['lost']} floor_cycles_per_s={floor}")
 
 

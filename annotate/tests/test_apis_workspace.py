@@ -216,3 +216,44 @@ def test_lease_renewal_over_the_api(api, labeler, make_user, project, make_ranki
     api.post(f"/api/assignments/{a['id']}/ranking/", {"tiers": [[one], [two]]}, format="json")
     response = api.post(f"/api/assignments/{a['id']}/renew/")
     assert response.status_code == 400 and "already submitted" in str(response.json())
+
+
+def test_ranking_and_next_in_one_round_trip(api, labeler, project, make_ranking_task):
+    first, second = make_ranking_task(k=2), make_ranking_task(k=2)
+    a = _next(api, project)["assignment"]
+    assert a["task"] == first.pk
+    one, two = (c["id"] for c in a["candidates"])
+    response = api.post(f"/api/assignments/{a['id']}/ranking-and-next/", {"tiers": [[two], [one]]}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["ranking"]["tiers"] == [[two], [one]] and body["ranking"]["assignment"] == a["id"]
+    following = body["next"]["assignment"]
+    assert following["task"] == second.pk and following["state"] == "active"
+    assert Assignment.objects.get(pk=following["id"]).labeler == labeler
+    # The same submission again: the first result, and the live lease handed back, not doubled.
+    again = api.post(f"/api/assignments/{a['id']}/ranking-and-next/", {"tiers": [[two], [one]]}, format="json")
+    assert again.json()["ranking"]["id"] == body["ranking"]["id"]
+    assert again.json()["next"]["assignment"]["id"] == following["id"]
+    assert Ranking.objects.count() == 1 and Assignment.objects.filter(state="active").count() == 1
+    c1, c2 = (c["id"] for c in following["candidates"])
+    last = api.post(f"/api/assignments/{following['id']}/ranking-and-next/", {"tiers": [[c1], [c2]]}, format="json")
+    assert last.status_code == 201 and last.json()["next"] == {
+        "assignment": None, "detail": "No work available right now: every task is done or being worked on by someone else."}
+    # Bad input stores nothing and leases nothing.
+    assert api.post(f"/api/assignments/{following['id']}/ranking-and-next/", {"tiers": "x"},
+                    format="json").status_code == 400
+
+
+def test_ranking_and_next_keeps_the_answer_when_the_labeler_is_paused(api, labeler, project, make_ranking_task):
+    from labelers.models import Membership
+
+    make_ranking_task(k=2)
+    make_ranking_task(k=2)
+    a = _next(api, project)["assignment"]
+    Membership.objects.filter(user=labeler, project=project).update(is_paused=True, paused_reason="low gold accuracy")
+    one, two = (c["id"] for c in a["candidates"])
+    response = api.post(f"/api/assignments/{a['id']}/ranking-and-next/", {"tiers": [[one], [two]]}, format="json")
+    assert response.status_code == 201
+    assert response.json()["next"] == {"assignment": None,
+                                       "detail": "Your work on this project is paused: low gold accuracy."}
+    assert Ranking.objects.filter(assignment_id=a["id"]).exists()
