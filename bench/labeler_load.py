@@ -494,7 +494,7 @@ def main() -> None:
                 server.kill()
     Path(args.data_dir, "labeler_load.json").write_text(json.dumps(results, indent=2, default=str))
     last = results[-1]
-    p99 = max(last["next_p99"], last["submit_p99"])
+    p99 = max(v for v in (last["next_p99"], last["submit_p99"], 0.0) if v == v)  # NaN: no timed call of that kind
     floor = "n/a" if last["floor"] is None else f"{last['floor']:.1f}"
     name = "labeler_load_combined" if args.combined else "labeler_load"
     print(f"{name} C={last['C']} cycles_per_s={last['cycles_per_s']:.1f} p99_ms={p99:.1f} "
