@@ -1,7 +1,7 @@
 """Single-row writes and reads for the labeler hot path, without the ORM's query compiler.
 
-On the 2-core reference machine, compiling one ORM query costs ~0.9 ms of Python: more than
-PostgreSQL spends running it (bench/labeler_load.py; docs/benchmarks.md). These helpers build
+On the 2-core reference machine, the ORM spends ~0.4 ms of Python per single-row statement
+compiling it, more than PostgreSQL spends running it (bench/labeler_load.py; docs/benchmarks.md). These helpers build
 the SQL of an INSERT or UPDATE once per model and field set, and still run every value through
 its field's `pre_save` and `get_db_prep_save`, so defaults, `auto_now_add`, JSON and datetime
 adaptation behave as with `save()`. No signals are sent (no model here listens to any).
