@@ -52,12 +52,21 @@ class SamplingConfig:
         return d
 
 
+def storable_text(text: str) -> str:
+    """Model output as text a database can keep: NUL characters, which a random or broken model
+    can emit and PostgreSQL refuses in text and JSON, become U+FFFD (the replacement character)."""
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass
 class Sample:
     text: str
     seed: int
     new_tokens: int
     finish_reason: str  # "stop" (end of turn) or "length" (max_new_tokens reached)
+
+    def __post_init__(self):
+        self.text = storable_text(self.text)
 
 
 def sample_tokens(logits, uniforms, temperature: float, top_p: float):
@@ -199,7 +208,8 @@ class LocalGenerator:
                         keep.append(pos)
                         if on_text:
                             r, s = owner[j]
-                            on_text(batch[r], s, self.tokenizer.decode(tokens[j], skip_special_tokens=True))
+                            on_text(batch[r], s, storable_text(
+                                self.tokenizer.decode(tokens[j], skip_special_tokens=True)))
                 if on_step:
                     on_step()
                 if not keep or step == config.max_new_tokens - 1:

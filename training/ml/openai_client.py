@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from training.ml.generate import Sample, SamplingConfig
+from training.ml.generate import Sample, SamplingConfig, storable_text
 
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -199,7 +199,7 @@ class EndpointClient:
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 response.read()
                 body = response.json()
-                text = body["choices"][0]["message"]["content"] or ""
+                text = storable_text(body["choices"][0]["message"]["content"] or "")
                 on_text(text)
                 return text
             for line in response.iter_lines():
@@ -210,7 +210,7 @@ class EndpointClient:
                     break
                 delta = ((json.loads(data).get("choices") or [{}])[0].get("delta") or {}).get("content") or ""
                 if delta:
-                    text += delta
+                    text += storable_text(delta)
                     on_text(text)
                 if on_step:
                     on_step()

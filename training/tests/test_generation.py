@@ -167,3 +167,20 @@ def test_worker_keeps_one_copy_of_each_model_within_the_memory_bound(tiny_model_
     assert g.loaded_models() == [str(tiny_model_dir_b)]
     assert g.generator_get(tiny_model_dir_b, max_bytes=10**9) is second
     g._LOADED.clear()
+
+
+def test_model_output_with_nul_characters_is_stored(project):
+    """A random (or broken) model can emit NUL, which PostgreSQL refuses in text and JSON: the
+    sampler's output replaces it with U+FFFD, so the candidate, and a suggestion, can be kept."""
+    from annotate.services.projects import candidate_create
+    from training.ml.generate import Sample
+
+    sample = Sample(text="before\x00after", seed=1, new_tokens=3, finish_reason="stop")
+    assert sample.text == "before\ufffdafter"
+    prompt = prompt_create(project=project, conversation="Say something odd.")
+    candidate = candidate_create(prompt=prompt, text=sample.text, source="test")
+    assert Candidate.objects.get(pk=candidate.pk).text == "before\ufffdafter"
+    from training.models import Job
+
+    job = Job.objects.create(kind="suggest", result={"text": sample.text, "partial": True})
+    assert Job.objects.get(pk=job.pk).result["text"] == "before\ufffdafter"
