@@ -2,7 +2,7 @@
 to import a file, a snapshot's page with its card and files, and a job page that refreshes
 itself while the job runs. Thin: the same services as the API."""
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -13,13 +13,10 @@ from exports.models import ExportSnapshot
 from exports.services.download import snapshot_zip_name, snapshot_zip_stream
 from exports.services.imports import import_options_check, import_start, import_upload_save
 from exports.services.snapshots import export_start, snapshot_file
-from labelers.selectors import user_is_admin
+from labelers.selectors import admin_check
 from training.models import Job
 
-
-def _admin(request):
-    if not user_is_admin(request.user):
-        raise PermissionDenied("Only admins may export or import data.")
+DATA_ONLY = "Only admins may export or import data."
 
 
 def _errors(form, exc: ValidationError):
@@ -30,7 +27,7 @@ def _errors(form, exc: ValidationError):
 
 @login_required
 def project_exports(request, project_id: int, export_form=None, import_form=None):
-    _admin(request)
+    admin_check(request.user, DATA_ONLY)
     project = get_object_or_404(Project, pk=project_id)
     jobs = Job.objects.filter(project=project, kind__in=["export", "import"]).order_by("-created_at")[:20]
     return render(request, "exports/project.html", {
@@ -42,7 +39,7 @@ def project_exports(request, project_id: int, export_form=None, import_form=None
 @login_required
 @require_POST
 def export_create(request, project_id: int):
-    _admin(request)
+    admin_check(request.user, DATA_ONLY)
     project = get_object_or_404(Project, pk=project_id)
     form = ExportForm(request.POST)
     if form.is_valid():
@@ -57,7 +54,7 @@ def export_create(request, project_id: int):
 @login_required
 @require_POST
 def import_create(request, project_id: int):
-    _admin(request)
+    admin_check(request.user, DATA_ONLY)
     project = get_object_or_404(Project, pk=project_id)
     form = ImportForm(request.POST, request.FILES)
     if form.is_valid():
@@ -76,7 +73,7 @@ def import_create(request, project_id: int):
 
 @login_required
 def job_detail(request, job_id: int):
-    _admin(request)
+    admin_check(request.user, DATA_ONLY)
     job = get_object_or_404(Job, pk=job_id, kind__in=["export", "import"])
     snapshot = ExportSnapshot.objects.filter(job=job).first()
     return render(request, "exports/job.html", {"job": job, "snapshot": snapshot, "percent": round(job.progress * 100)})
@@ -84,7 +81,7 @@ def job_detail(request, job_id: int):
 
 @login_required
 def snapshot_detail(request, snapshot_id: int):
-    _admin(request)
+    admin_check(request.user, DATA_ONLY)
     snapshot = get_object_or_404(ExportSnapshot.objects.select_related("project"), pk=snapshot_id)
     card = ""
     try:
@@ -97,7 +94,7 @@ def snapshot_detail(request, snapshot_id: int):
 
 @login_required
 def snapshot_download(request, snapshot_id: int):
-    _admin(request)
+    admin_check(request.user, DATA_ONLY)
     snapshot = get_object_or_404(ExportSnapshot, pk=snapshot_id)
     relative = request.GET.get("file")
     if relative:

@@ -3,12 +3,12 @@ with its progress, and the playground. Thin: forms in, the same services as the 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotate.models import Project
-from labelers.selectors import user_is_admin
+from labelers.selectors import admin_check
 from training.apis import public_location
 from training.models import Backend, Job, ModelKind, ModelVersion
 from training.services.generation import generation_start
@@ -21,10 +21,7 @@ from training.services.registry import (
     project_sampling_models_set,
 )
 
-
-def _admin(request):
-    if not user_is_admin(request.user):
-        raise PermissionDenied("Only admins may use the model registry.")
+REGISTRY_ONLY = "Only admins may use the model registry."
 
 
 class RegisterForm(forms.Form):
@@ -72,7 +69,7 @@ def _form_error(form, exc: ValidationError):
 
 @login_required
 def model_list(request):
-    _admin(request)
+    admin_check(request.user, REGISTRY_ONLY)
     register, sampling = RegisterForm(prefix="reg"), SamplingForm(prefix="smp")
     if request.method == "POST" and "register" in request.POST:
         register = RegisterForm(request.POST, prefix="reg")
@@ -110,7 +107,7 @@ def model_list(request):
 
 @login_required
 def model_detail(request, model_id: int):
-    _admin(request)
+    admin_check(request.user, REGISTRY_ONLY)
     model = get_object_or_404(ModelVersion.objects.select_related("parent", "produced_by_job", "export_snapshot"),
                               pk=model_id)
     return render(request, "training/model_detail.html", {
@@ -122,13 +119,13 @@ def model_detail(request, model_id: int):
 
 @login_required
 def lineage(request):
-    _admin(request)
+    admin_check(request.user, REGISTRY_ONLY)
     return render(request, "training/lineage.html", {"forest": model_forest()})
 
 
 @login_required
 def generate(request):
-    _admin(request)
+    admin_check(request.user, REGISTRY_ONLY)
     job_id = request.GET.get("job", "")
     job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id.isdigit() else None
     form = GenerateForm(request.POST or None,
@@ -154,7 +151,7 @@ def generate(request):
 
 @login_required
 def playground(request):
-    _admin(request)
+    admin_check(request.user, REGISTRY_ONLY)
     models = ModelVersion.objects.filter(kind=ModelKind.POLICY).order_by("-created_at")
     selected = request.GET.get("model")
     return render(request, "training/playground.html", {

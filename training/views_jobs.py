@@ -1,20 +1,14 @@
 """The jobs page (admins): every job with a live progress bar, log tail, metric plots,
 cancel and retry. Progress refreshes through htmx polling of a partial while a job runs."""
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.charts import line_chart
-from labelers.selectors import user_is_admin
+from labelers.selectors import admin_check
 from training.models import Job, JobKind, JobStatus
 from training.services.jobs import job_cancel, job_retry
-
-
-def _admin(request):
-    if not user_is_admin(request.user):
-        raise PermissionDenied("Admins only.")
 
 
 def _charts(job: Job) -> list:
@@ -36,7 +30,7 @@ def _charts(job: Job) -> list:
 
 @login_required
 def job_list(request):
-    _admin(request)
+    admin_check(request.user)
     jobs = Job.objects.select_related("project").order_by("-created_at")
     kind, status = request.GET.get("kind", ""), request.GET.get("status", "")
     if kind:
@@ -51,13 +45,13 @@ def job_list(request):
 
 @login_required
 def job_row(request, job_id: int):
-    _admin(request)
+    admin_check(request.user)
     return render(request, "training/jobs/_row.html", {"job": get_object_or_404(Job, pk=job_id)})
 
 
 @login_required
 def job_detail(request, job_id: int):
-    _admin(request)
+    admin_check(request.user)
     job = get_object_or_404(Job.objects.select_related("project", "parent"), pk=job_id)
     template = "training/jobs/_live.html" if request.htmx else "training/jobs/detail.html"
     return render(request, template, {"job": job, "charts": _charts(job), "models": job.models.all(),
@@ -67,7 +61,7 @@ def job_detail(request, job_id: int):
 @login_required
 @require_POST
 def job_cancel_view(request, job_id: int):
-    _admin(request)
+    admin_check(request.user)
     job_cancel(job=get_object_or_404(Job, pk=job_id))
     return redirect("jobs:detail", job_id=job_id)
 
@@ -75,7 +69,7 @@ def job_cancel_view(request, job_id: int):
 @login_required
 @require_POST
 def job_retry_view(request, job_id: int):
-    _admin(request)
+    admin_check(request.user)
     job = get_object_or_404(Job, pk=job_id)
     try:
         job_retry(job=job)

@@ -6,24 +6,19 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project
 from config.charts import bar_chart, histogram, line_chart
-from labelers.selectors import user_is_admin
+from labelers.selectors import admin_check
 from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
 from training.services.rounds import round_cancel, round_retry, round_start
 from training.services.rounds.flow import base_policy_default
 from training.services.rounds.presets import CPU_PRESET, cpu_friendly
 from training.services.rounds.selectors import round_human_winrate, round_lineage, round_tasks_by_model
-
-
-def _admin(request):
-    if not user_is_admin(request.user):
-        raise PermissionDenied("Admins only.")
 
 
 def _steps(rnd: Round) -> list[dict]:
@@ -64,7 +59,7 @@ def _charts(rnd: Round) -> dict:
 
 @login_required
 def round_list(request):
-    _admin(request)
+    admin_check(request.user)
     projects = Project.objects.order_by("name")
     project = None
     if request.GET.get("project"):
@@ -110,7 +105,7 @@ def _start_params(post, method: str) -> dict:
 @login_required
 @require_POST
 def round_start_view(request, project_id: int):
-    _admin(request)
+    admin_check(request.user)
     project = get_object_or_404(Project, pk=project_id)
     method = request.POST.get("method", PolicyMethod.DPO)
     try:
@@ -130,7 +125,7 @@ def round_start_view(request, project_id: int):
 
 @login_required
 def round_detail(request, round_id: int):
-    _admin(request)
+    admin_check(request.user)
     rnd = get_object_or_404(Round.objects.select_related(
         "project", "base_policy", "reward_model", "policy_model", "export", "current_job"), pk=round_id)
     context = {"round": rnd, "steps": _steps(rnd), "charts": _charts(rnd), "human": round_human_winrate(rnd),
@@ -143,7 +138,7 @@ def round_detail(request, round_id: int):
 @login_required
 @require_POST
 def round_retry_view(request, round_id: int):
-    _admin(request)
+    admin_check(request.user)
     try:
         round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
     except ValidationError as exc:
@@ -154,6 +149,6 @@ def round_retry_view(request, round_id: int):
 @login_required
 @require_POST
 def round_cancel_view(request, round_id: int):
-    _admin(request)
+    admin_check(request.user)
     round_cancel(rnd=get_object_or_404(Round, pk=round_id))
     return redirect("rounds:detail", round_id=round_id)
