@@ -124,13 +124,6 @@ def hh_rows() -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def wilson(wins: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    p = wins / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def winrate(args) -> None:
     import random
 
@@ -139,6 +132,7 @@ def winrate(args) -> None:
 
     from training.ml import dpo, reward
     from training.ml.data import hh_to_group
+    from training.ml.evaluate import wilson_interval
     from training.ml.ppo import RewardModelScorer
 
     torch.set_num_threads(2)
@@ -203,7 +197,7 @@ def winrate(args) -> None:
     r_dpo = judge(prompts, answers["dpo"])
     gen_seconds = time.time() - t0
     wins = sum(1.0 if b > a else 0.5 if b == a else 0.0 for a, b in zip(r_parent, r_dpo, strict=True))
-    lo, hi = wilson(wins, len(prompts))
+    lo, hi = wilson_interval(wins, len(prompts))
     rm_meta = json.loads((rm_out / "model" / "ranklab.json").read_text())["metrics"]
     print(f"reward model: {len(rm_groups)} HH pairs, train {rm_seconds:.0f} s, "
           f"held-out accuracy {rm_meta.get('eval_accuracy', 'n/a')}")

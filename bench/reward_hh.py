@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import os
 import sys
 import tempfile
@@ -69,13 +68,6 @@ def write_groups(path: Path, groups) -> None:
                                           "completions": g.completions, "tiers": g.tiers}) for g in groups) + "\n")
 
 
-def wilson(p: float, n: int) -> tuple[float, float]:
-    z = 1.96
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="/tmp/smolconv/SmolLM2-135M-Instruct")
@@ -98,7 +90,7 @@ def main() -> None:
 
     from training.ml.common import config_from_dict, quiet_transformers
     from training.ml.data import encode_completion, load_ranked_groups
-    from training.ml.evaluate import pairwise_accuracy, score_groups
+    from training.ml.evaluate import pairwise_accuracy, score_groups, wilson_interval
     from training.ml.reward import RewardConfig, freeze_lower_layers, train
 
     torch.set_num_threads(args.threads)
@@ -161,8 +153,8 @@ def main() -> None:
         print(f"  trl:     held-out accuracy {trl_acc:.3f}, loop {result.metrics['train_runtime']:.0f}s, "
               f"total {time.time() - t0:.0f}s", flush=True)
 
-    lo, hi = wilson(ours["eval_accuracy"], n)
-    tlo, thi = wilson(trl_acc, n)
+    lo, hi = wilson_interval(ours["eval_accuracy"] * n, n)
+    tlo, thi = wilson_interval(trl_acc * n, n)
     print(f"total {time.time() - started:.0f}s")
     print(f"reward_hh test_pairs={n} ranklab_acc={ours['eval_accuracy']:.3f} [{lo:.3f},{hi:.3f}] "
           f"trl_acc={trl_acc:.3f} [{tlo:.3f},{thi:.3f}] chance=0.500 "

@@ -23,6 +23,17 @@ from itertools import combinations
 from training.ml.data import RankedGroup, encode_completion, load_ranked_groups
 
 
+# ---------------------------------------------------------------- intervals
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion (ties counted as half a success); (0, 1) when n = 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 # ---------------------------------------------------------------- scoring
 def score_groups(model, tokenizer, groups: list[RankedGroup], *, max_length: int = 512, batch_size: int = 16,
                  use_chat_template: bool = True) -> list[list[float]]:

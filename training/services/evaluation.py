@@ -13,26 +13,15 @@ samples as the mean of Σ_t log π_new(y_t|·) − log π_parent(y_t|·). Runs i
 """
 from __future__ import annotations
 
-import math
-
 from django.core.exceptions import ValidationError
 
+from training.ml.evaluate import wilson_interval
 from training.models import Job, ModelKind, ModelVersion
 from training.services.jobs import JobContext, job_create
 from training.services.registry import model_local_dir
 
 EVAL_DEFAULTS = {"n_prompts": 32, "max_new_tokens": 64, "temperature": 0.7, "seed": 0, "split": "test",
                  "rm_max_length": 512, "batch_size": 8}
-
-
-def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (ties counted as half a success); (0, 1) when n = 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def evaluation_params_clean(params: dict | None) -> dict:
