@@ -138,9 +138,6 @@ def _sweep_due(project: Project) -> bool:
 # running them (bench/labeler_load.py: 4.2 ms of Python per next-task call before, see
 # docs/benchmarks.md). Same statements on PostgreSQL and SQLite, except the row locks.
 
-_sql = sql_rows
-
-
 def _lock_clause(of: str = "", skip_locked: bool = False) -> str:
     if not connection.features.has_select_for_update:
         return ""  # SQLite: IMMEDIATE transactions already serialise writers
@@ -156,7 +153,7 @@ def _member_and_live_lease(*, user, project: Project, now) -> tuple | None:
     """(is_paused, paused_reason, qualification_status, live assignment id or None), locking
     the membership row: that lock serialises one labeler's own requests (two tabs asking at
     once get one lease), and nobody else's."""
-    rows = _sql(
+    rows = sql_rows(
         "SELECT m.is_paused, m.paused_reason, m.qualification_status,"
         " (SELECT a.id FROM annotate_assignment a WHERE a.labeler_id = m.user_id AND a.project_id = m.project_id"
         "  AND a.state = 'active' AND a.expires_at > %s ORDER BY a.leased_at LIMIT 1)"
@@ -192,12 +189,12 @@ def _pick_real(*, user, project: Project) -> Task | None:
 
 def task_candidates(task_id: int) -> list[tuple[int, str]]:
     """(id, text) of a task's candidates, in task position order."""
-    return _sql("SELECT c.id, c.text FROM annotate_taskcandidate tc JOIN annotate_candidate c"
+    return sql_rows("SELECT c.id, c.text FROM annotate_taskcandidate tc JOIN annotate_candidate c"
                 " ON c.id = tc.candidate_id WHERE tc.task_id = %s ORDER BY tc.position", [task_id])
 
 
 def _candidate_ids(task_id: int) -> list[int]:
-    return [r[0] for r in _sql("SELECT candidate_id FROM annotate_taskcandidate WHERE task_id = %s"
+    return [r[0] for r in sql_rows("SELECT candidate_id FROM annotate_taskcandidate WHERE task_id = %s"
                                " ORDER BY position", [task_id])]
 
 
@@ -228,7 +225,7 @@ def _lease_next(*, user, project: Project, now) -> Assignment | None:
         if task is None:
             return None
         if not task.is_gold:
-            _sql("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
+            sql_rows("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
             task.active_leases += 1
         candidates = task_candidates(task.pk)
         assignment = row_insert(Assignment(
