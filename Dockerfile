@@ -11,4 +11,4 @@ RUN pip install torch==2.13.0 \
 RUN useradd --create-home ranklab && mkdir -p /data && chown ranklab /data
 USER ranklab
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "config.wsgi:application", "-c", "python:config.gunicorn", "--bind", "0.0.0.0:8000"]

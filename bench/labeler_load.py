@@ -148,7 +148,7 @@ def free_port() -> int:
 
 
 def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int, threads: int,
-                 worker_class: str = "gthread") -> subprocess.Popen:
+                 worker_class: str = "", extra: list[str] = ()) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": db_url, "RANKLAB_DATA_DIR": data_dir,
            "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "0", "DB_CONN_MAX_AGE": "600",
            "LOG_LEVEL": "WARNING"}
@@ -159,9 +159,12 @@ def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int,
                "--blocking-threads", str(threads), "--runtime-threads", "1", "--log-level", "warning",
                "--no-ws"]
     else:
-        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
-               "--keep-alive", "30", "--backlog", "2048", "--log-level", "warning"]
+        # The app's own gunicorn settings (config/gunicorn.py: the balanced gthread worker), with
+        # the layout and keep-alive given here.
+        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "-c", "python:config.gunicorn",
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+               *(["--worker-class", worker_class] if worker_class else []),
+               "--keep-alive", "30", "--log-level", "warning", *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "server.log", "w"))
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -429,7 +432,9 @@ def main() -> None:
     ap.add_argument("--db", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rl_q_bench"))
     ap.add_argument("--data-dir", default="/tmp/rl-q-bench")
     ap.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
-    ap.add_argument("--worker-class", default="gthread", help="gunicorn's: gthread (keep-alive) or sync")
+    ap.add_argument("--worker-class", default="",
+                    help="gunicorn's worker class instead of config/gunicorn.py's balanced gthread worker: gthread, sync")
+    ap.add_argument("--server-args", default="", help="more gunicorn options, e.g. '--reuse-port'")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
@@ -452,7 +457,8 @@ def main() -> None:
     url = args.url
     if not url:
         port = free_port()
-        server = start_server(args.server, args.db, args.data_dir, port, args.workers, args.threads, args.worker_class)
+        server = start_server(args.server, args.db, args.data_dir, port, args.workers, args.threads, args.worker_class,
+                              args.server_args.split())
         url = f"http://127.0.0.1:{port}"
     print(f"# labeler_load: {url}, {args.server} {args.workers} workers x {args.threads} threads, "
           f"PostgreSQL {urlsplit(args.db).path.lstrip('/')}, {args.tasks} tasks per level, overlap 1, "

@@ -28,7 +28,8 @@ class Command(BaseCommand):
         # OpenMP threads each spin against each other and sampling gets ~6x slower.
         env.setdefault("RANKLAB_TORCH_THREADS", str(max(1, (os.cpu_count() or 2) // worker_concurrency)))
         commands = {
-            "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi:application", "--bind", f"{host}:{port}",
+            "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi:application", "-c", "python:config.gunicorn",
+                    "--bind", f"{host}:{port}",
                     "--workers", str(web_workers), "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5"],
             "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(QUEUES),
                        "--concurrency", str(worker_concurrency), "--loglevel", "INFO", "-n", "ranklab@%h"],
