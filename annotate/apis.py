@@ -108,8 +108,8 @@ class AssignmentNextApi(APIView):
 
     @extend_schema(request=None, responses=NextOutput)
     def post(self, request, project_id: int):
-        project = project_for_member(user=request.user, project_id=project_id)
-        assignment = task_next_for_labeler(user=request.user, project=project)
+        # The project is read with the membership (a non-member's is "not found", a 404).
+        assignment = task_next_for_labeler(user=request.user, project=project_id)
         if assignment is None:
             return Response({"assignment": None, "detail": NO_WORK})
         return Response({"assignment": assignment_data(assignment), "detail": "Task leased."})

@@ -25,7 +25,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentState, Project, Prompt, Task, TaskState
-from config.rows import row_insert, row_objects, row_update, sql_rows
+from config.rows import joined_columns, row_insert, row_objects, row_update, sql_rows
 from labelers.models import Membership, QualificationStatus
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
@@ -40,7 +40,7 @@ def _membership(*, user, project: Project, lock: bool = False) -> Membership:
     return membership
 
 
-def leases_expire(*, project: Project | None = None, now=None) -> int:
+def leases_expire(*, project: Project | int | None = None, now=None) -> int:
     """Return expired leases' tasks to the pool. Safe to call often and concurrently."""
     now = now or timezone.now()
     stale = Assignment.objects.filter(state=AssignmentState.ACTIVE, expires_at__lte=now)
@@ -99,22 +99,26 @@ def _screening_gate(*, user, project: Project, membership: Membership):
     return None
 
 
-def task_next_for_labeler(*, user, project: Project) -> Assignment | None:
+def task_next_for_labeler(*, user, project: Project | int) -> Assignment | None:
     """A lease on the next task for this labeler, or None when no work is available.
 
     A labeler who already holds a live lease in the project gets it back. Never a task they
     submitted or skipped, never more leases on a task than it still needs; tasks closest to
     completion first (after model-queue priority). A gold task comes with probability
-    project.gold_rate; before qualification, only screening tasks come."""
+    project.gold_rate; before qualification, only screening tasks come.
+
+    `project` may be given by id (the REST API does): the project row is then read with the
+    labeler's membership, and a project they are not a member of is Project.DoesNotExist."""
     now = timezone.now()
-    swept = _sweep_due(project)
+    project_id = project if isinstance(project, int) else project.pk
+    swept = _sweep_due(project_id)
     if swept:
-        leases_expire(project=project, now=now)
+        leases_expire(project=project_id, now=now)
     assignment = _lease_next(user=user, project=project, now=now)
     if assignment is None and not swept:
         # Expired leases still count against their tasks until swept: sweep now and retry, so
         # a task whose lease just expired is never reported as unavailable.
-        if leases_expire(project=project, now=now):
+        if leases_expire(project=project_id, now=now):
             assignment = _lease_next(user=user, project=project, now=now)
     return assignment
 
@@ -123,13 +127,13 @@ _last_sweep: dict[int, float] = {}
 SWEEP_EVERY_S = 2.0
 
 
-def _sweep_due(project: Project) -> bool:
+def _sweep_due(project_id: int) -> bool:
     """Sweeping expired leases on every request would cost a query each time; once every
     SWEEP_EVERY_S per project and process is enough, plus whenever no task is found."""
     now = time.monotonic()
-    if now - _last_sweep.get(project.pk, -1e9) < SWEEP_EVERY_S:
+    if now - _last_sweep.get(project_id, -1e9) < SWEEP_EVERY_S:
         return False
-    _last_sweep[project.pk] = now
+    _last_sweep[project_id] = now
     return True
 
 
@@ -149,23 +153,25 @@ def _lock_clause(of: str = "", skip_locked: bool = False) -> str:
     return clause
 
 
-def _member_and_live_lease(*, user, project: Project, now) -> tuple | None:
-    """(is_paused, paused_reason, qualification_status, live assignment id or None), locking
-    the membership row: that lock serialises one labeler's own requests (two tabs asking at
-    once get one lease), and nobody else's."""
-    rows = sql_rows(
-        "SELECT m.is_paused, m.paused_reason, m.qualification_status,"
+def _member_and_live_lease(*, user, project_id: int, now) -> Project | None:
+    """The project, with its labeler's membership and live lease as attributes (`m_is_paused`,
+    `m_paused_reason`, `m_qualification_status`, `m_live_id`), or None for a non-member. Locks the
+    membership row: that lock serialises one labeler's own requests (two tabs asking at once get
+    one lease), and nobody else's."""
+    rows = row_objects(Project, (
+        "SELECT p.*, m.is_paused AS m_is_paused, m.paused_reason AS m_paused_reason,"
+        " m.qualification_status AS m_qualification_status,"
         " (SELECT a.id FROM annotate_assignment a WHERE a.labeler_id = m.user_id AND a.project_id = m.project_id"
-        "  AND a.state = 'active' AND a.expires_at > %s ORDER BY a.leased_at LIMIT 1)"
-        " FROM labelers_membership m WHERE m.user_id = %s AND m.project_id = %s" + _lock_clause(),
-        [connection.ops.adapt_datetimefield_value(now), user.pk, project.pk])
+        "  AND a.state = 'active' AND a.expires_at > %s ORDER BY a.leased_at LIMIT 1) AS m_live_id"
+        " FROM labelers_membership m JOIN annotate_project p ON p.id = m.project_id"
+        " WHERE m.user_id = %s AND m.project_id = %s" + _lock_clause("m")),
+        [connection.ops.adapt_datetimefield_value(now), user.pk, project_id])
     return rows[0] if rows else None
 
 
 PICK_REAL = (
-    "SELECT t.*, p.conversation AS prompt_conversation FROM annotate_task t"
-    " JOIN annotate_prompt p ON p.id = t.prompt_id"
-    " WHERE t.project_id = %s AND t.state = 'open' AND t.is_gold = %s"
+    "SELECT t.id FROM annotate_task t"
+    " WHERE t.project_id = %s AND t.state = 'open' AND NOT t.is_gold"
     " AND t.submissions_required > t.submissions_count + t.active_leases"
     " AND NOT EXISTS (SELECT 1 FROM annotate_assignment a WHERE a.task_id = t.id AND a.labeler_id = %s"
     "  AND a.state IN ('active', 'submitted', 'skipped'))"
@@ -175,22 +181,24 @@ PICK_REAL = (
 
 def _pick_real(*, user, project: Project) -> Task | None:
     """The open real task closest to completion (after priority) this labeler has not had,
-    locked; rows other labelers hold are skipped (PostgreSQL)."""
-    found = row_objects(Task, PICK_REAL + _lock_clause("t", skip_locked=True), [project.pk, False, user.pk])
-    if not found:
-        return None
-    task = found[0]
-    # The prompt came with the pick (one statement less per lease); other fields load if asked.
-    conversation = task.prompt_conversation
-    task.prompt = Prompt.from_db(connection.alias, ["id", "conversation"], [
-        task.prompt_id, json.loads(conversation) if isinstance(conversation, str) else conversation])
-    return task
+    locked and its lease counted, in one statement; rows other labelers hold are skipped
+    (PostgreSQL)."""
+    found = row_objects(Task, "UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = ("
+                        + PICK_REAL + _lock_clause("t", skip_locked=True) + ") RETURNING *", [project.pk, user.pk])
+    return found[0] if found else None
 
 
-def task_candidates(task_id: int) -> list[tuple[int, str]]:
-    """(id, text) of a task's candidates, in task position order."""
-    return sql_rows("SELECT c.id, c.text FROM annotate_taskcandidate tc JOIN annotate_candidate c"
-                " ON c.id = tc.candidate_id WHERE tc.task_id = %s ORDER BY tc.position", [task_id])
+def task_candidates(task: Task) -> list[tuple[int, str]]:
+    """(id, text) of a task's candidates, in task position order; the task's prompt comes with
+    them (one statement less per lease)."""
+    rows = sql_rows("SELECT c.id, c.text, p.conversation FROM annotate_taskcandidate tc JOIN annotate_candidate c"
+                    " ON c.id = tc.candidate_id JOIN annotate_prompt p ON p.id = %s WHERE tc.task_id = %s"
+                    " ORDER BY tc.position", [task.prompt_id, task.pk])
+    if rows and not Task.prompt.is_cached(task):
+        conversation = rows[0][2]
+        task.prompt = Prompt.from_db(connection.alias, ["id", "conversation"], [
+            task.prompt_id, json.loads(conversation) if isinstance(conversation, str) else conversation])
+    return [(cid, text) for cid, text, _ in rows]
 
 
 def _candidate_ids(task_id: int) -> list[int]:
@@ -198,18 +206,21 @@ def _candidate_ids(task_id: int) -> list[int]:
                                " ORDER BY position", [task_id])]
 
 
-def _lease_next(*, user, project: Project, now) -> Assignment | None:
+def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
     with transaction.atomic():
-        member = _member_and_live_lease(user=user, project=project, now=now)
+        project_id = project if isinstance(project, int) else project.pk
+        member = _member_and_live_lease(user=user, project_id=project_id, now=now)
         if member is None:
+            if isinstance(project, int):
+                raise Project.DoesNotExist("No such project for you.")
             raise PermissionDenied("You are not a member of this project.")
-        is_paused, paused_reason, qualification_status, live_id = member
-        if is_paused:
-            raise PermissionDenied(f"Your work on this project is paused: {paused_reason or 'ask an admin'}.")
-        if live_id is not None:
-            return Assignment.objects.select_related("task", "project").get(pk=live_id)
+        project = member  # read with the membership, under its lock
+        if member.m_is_paused:
+            raise PermissionDenied(f"Your work on this project is paused: {member.m_paused_reason or 'ask an admin'}.")
+        if member.m_live_id is not None:
+            return Assignment.objects.select_related("task", "project").get(pk=member.m_live_id)
         task = None
-        if project.qualification_required and qualification_status != QualificationStatus.PASSED:
+        if project.qualification_required and member.m_qualification_status != QualificationStatus.PASSED:
             membership = _membership(user=user, project=project)
             screening = _screening_gate(user=user, project=project, membership=membership)
             if screening is not None:
@@ -221,13 +232,10 @@ def _lease_next(*, user, project: Project, now) -> Assignment | None:
         if task is None and project.gold_rate > 0 and _rng.random() < project.gold_rate:
             task = _gold_pool(user=user, project=project, screening=False).first()
         if task is None:
-            task = _pick_real(user=user, project=project)
+            task = _pick_real(user=user, project=project)  # its lease is counted
         if task is None:
             return None
-        if not task.is_gold:
-            sql_rows("UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = %s", [task.pk])
-            task.active_leases += 1
-        candidates = task_candidates(task.pk)
+        candidates = task_candidates(task)
         assignment = row_insert(Assignment(
             task=task, labeler=user, project=project, state=AssignmentState.ACTIVE,
             leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds),
@@ -243,15 +251,17 @@ def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assi
     qs = Assignment.objects.select_related("task", "project")
     if lock:
         # Lock the task first (one query, found through the assignment), then the assignment.
-        tasks = row_objects(Task, "SELECT t.* FROM annotate_task t JOIN annotate_assignment a ON a.task_id = t.id"
-                            " WHERE a.id = %s AND a.labeler_id = %s" + _lock_clause("t"), [assignment_id, user.pk])
+        # The project comes with the task: one statement less per submission.
+        tasks = row_objects(Task, f"SELECT t.*, {joined_columns(Project, 'p', 'project')} FROM annotate_task t"
+                            " JOIN annotate_assignment a ON a.task_id = t.id JOIN annotate_project p ON p.id = a.project_id"
+                            " WHERE a.id = %s AND a.labeler_id = %s" + _lock_clause("t"), [assignment_id, user.pk],
+                            joined={"project": Project})
         if not tasks:
             raise Assignment.DoesNotExist("No such assignment for you.")
         assignment = row_objects(Assignment, "SELECT * FROM annotate_assignment WHERE id = %s" + _lock_clause(),
                                  [assignment_id])[0]
         assignment.task = tasks[0]  # read under its lock
-        assignment.project = row_objects(Project, "SELECT * FROM annotate_project WHERE id = %s",
-                                         [assignment.project_id])[0]
+        assignment.project = tasks[0].project
         return assignment
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:

@@ -47,11 +47,13 @@ def _ids(value, what: str) -> int:
         raise ValidationError(f"{what}: {value!r} is not a candidate id.") from None
 
 
-def ranking_check(*, task: Task, project: Project, data: RankingInput) -> dict:
-    """Validate a ranking against its task; returns the normalised fields to store."""
+def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: list[int] | None = None) -> dict:
+    """Validate a ranking against its task; returns the normalised fields to store. `shown`: the
+    candidate ids the labeler was shown (an assignment's shown_order, all of the task's), which
+    spares reading them."""
     if task.kind != TaskKind.RANKING:
         raise ValidationError(f"This is a {task.kind} task, not a ranking task.")
-    candidates = _candidate_ids(task.pk)
+    candidates = list(shown) if shown else _candidate_ids(task.pk)
     allowed = set(candidates)
     if data.outcome not in RankingOutcome.values:
         raise ValidationError(f"Unknown outcome {data.outcome!r}.")
@@ -113,7 +115,7 @@ def _same(existing, fields: dict) -> bool:
 @transaction.atomic
 def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
     assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
-    fields = ranking_check(task=assignment.task, project=assignment.project, data=data)
+    fields = ranking_check(task=assignment.task, project=assignment.project, data=data, shown=assignment.shown_order)
     live = assignment.state == AssignmentState.ACTIVE
     if assignment.state != AssignmentState.SUBMITTED:
         assignment = lease_check(assignment=assignment)

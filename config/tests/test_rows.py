@@ -41,3 +41,19 @@ def test_insert_update_and_read_back_like_the_orm(labeler, project, make_ranking
     [partial] = row_objects(Task, "SELECT id, kind FROM annotate_task WHERE id = %s", [task.pk])
     assert partial.kind == "ranking" and partial.get_deferred_fields() and partial.state == task.state
     assert sql_rows("SELECT COUNT(*) FROM annotate_ranking WHERE task_id = %s", [task.pk]) == [(1,)]
+
+
+def test_a_joined_row_loads_the_related_object(labeler, project, make_ranking_task):
+    from config.rows import joined_columns
+
+    task = make_ranking_task(k=2)
+    [read] = row_objects(Task, f"SELECT t.*, {joined_columns(Project, 'p', 'project')}, 7 AS seven"
+                               " FROM annotate_task t JOIN annotate_project p ON p.id = t.project_id WHERE t.id = %s",
+                         [task.pk], joined={"project": Project})
+    orm = Task.objects.select_related("project").get(pk=task.pk)
+    assert Task.project.is_cached(read) and read.seven == 7
+    assert [getattr(read, f.attname) for f in Task._meta.concrete_fields] == [
+        getattr(orm, f.attname) for f in Task._meta.concrete_fields]
+    assert [getattr(read.project, f.attname) for f in Project._meta.concrete_fields] == [
+        getattr(orm.project, f.attname) for f in Project._meta.concrete_fields]
+    assert not hasattr(read, "project__name")  # the joined columns are not extras of the task
