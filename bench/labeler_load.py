@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--warmup 3]
         [--tasks 8000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
-        [--server gunicorn|granian] [--workers 4 --threads 4] [--worker-class gthread|sync]
+        [--server gunicorn|granian] [--workers 2 --threads 4] [--worker-class gthread|sync]
+        [--server-args '--reuse-port']   # more gunicorn options
         [--url http://127.0.0.1:8000]   # point it at a server you started yourself
         [--combined]   # one call per cycle: POST /api/assignments/{id}/ranking-and-next/
 
@@ -27,7 +28,9 @@ what else the machine is running. The last line:
     labeler_load C=32 cycles_per_s=… p99_ms=… duplicates=0 lost=0 floor_cycles_per_s=…
 
 It creates the database named in --db if missing (default rl_q_bench, so nothing is shared with
-other runs), migrates it, and starts gunicorn on a free loopback port; it stops what it started.
+other runs), migrates it, and starts gunicorn on a free loopback port with the app's own settings
+(config/gunicorn.py: one worker per core, 4 threads, the balanced gthread worker); it stops what it
+started.
 """
 from __future__ import annotations
 
@@ -155,14 +158,15 @@ def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int,
     env.pop("REDIS_URL", None)
     if kind == "granian":
         cmd = [str(ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "config.wsgi:application",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--blocking-threads", str(threads), "--runtime-threads", "1", "--log-level", "warning",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers or 2),
+               "--blocking-threads", str(threads or 4), "--runtime-threads", "1", "--log-level", "warning",
                "--no-ws"]
     else:
         # The app's own gunicorn settings (config/gunicorn.py: the balanced gthread worker), with
         # the layout and keep-alive given here.
         cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "-c", "python:config.gunicorn",
-               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+               "--bind", f"127.0.0.1:{port}",
+               *(["--workers", str(workers)] if workers else []), *(["--threads", str(threads)] if threads else []),
                *(["--worker-class", worker_class] if worker_class else []),
                "--keep-alive", "30", "--log-level", "warning", *extra]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "server.log", "w"))
@@ -435,8 +439,8 @@ def main() -> None:
     ap.add_argument("--worker-class", default="",
                     help="gunicorn's worker class instead of config/gunicorn.py's balanced gthread worker: gthread, sync")
     ap.add_argument("--server-args", default="", help="more gunicorn options, e.g. '--reuse-port'")
-    ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=0, help="default: config/gunicorn.py's (one per core)")
+    ap.add_argument("--threads", type=int, default=0, help="default: config/gunicorn.py's (4)")
     ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
     ap.add_argument("--no-floor", action="store_true")
     ap.add_argument("--combined", action="store_true",
@@ -460,7 +464,14 @@ def main() -> None:
         server = start_server(args.server, args.db, args.data_dir, port, args.workers, args.threads, args.worker_class,
                               args.server_args.split())
         url = f"http://127.0.0.1:{port}"
-    print(f"# labeler_load: {url}, {args.server} {args.workers} workers x {args.threads} threads, "
+    if args.server == "gunicorn":
+        from config import gunicorn as gunicorn_settings
+
+        layout = (f"gunicorn {args.worker_class or 'balanced gthread'} {args.workers or gunicorn_settings.workers}"
+                  f" workers x {args.threads or gunicorn_settings.threads} threads")
+    else:
+        layout = f"granian {args.workers or 2} workers x {args.threads or 4} threads"
+    print(f"# labeler_load: {url}, {layout}, "
           f"PostgreSQL {urlsplit(args.db).path.lstrip('/')}, {args.tasks} tasks per level, overlap 1, "
           f"{args.duration:.0f} s per level, {os.cpu_count()} CPUs shared with the clients and the database")
     results = []

@@ -6,10 +6,11 @@ gunicorn, for the number of workers).
 """
 import os
 
-# Threads in a few processes: a worker runs Python on one core at a time, so more processes than
-# cores only add memory and cache misses (bench: 8 workers x 4 threads cost 8.5 ms of app CPU
-# per labeler cycle, 4 x 4 cost 6.3 ms on 2 cores).
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
+# One process per core, a few threads each: a worker runs Python on one core at a time (the
+# GIL), and more processes or threads than that only add switching and cache misses. Measured
+# with bench/labeler_load.py at C=32 on 2 cores (balanced worker): 2 x 4 gave 277 labeler
+# cycles/s with a p99 of 84 ms; 4 x 4, 248 and 131 ms; 2 x 8, 258 and 169 ms; 4 x 8, 228 and 195 ms.
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 # Kept-alive connections spread evenly over the workers (see config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.BalancedThreadWorker"
