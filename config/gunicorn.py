@@ -17,3 +17,13 @@ worker_class = "config.gunicorn_worker.BalancedThreadWorker"
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
 graceful_timeout = 10
 backlog = 2048
+
+
+def post_worker_init(worker):
+    """Move what loading Django created (modules, URL patterns, models: ~100k objects) out of
+    the garbage collector's reach: its full collections then scan only what requests allocate,
+    instead of pausing all of a worker's threads for ~30 ms (measured) now and then."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
