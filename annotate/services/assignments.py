@@ -250,19 +250,16 @@ def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assi
     task row and then the assignment row are locked (call inside a transaction)."""
     qs = Assignment.objects.select_related("task", "project")
     if lock:
-        # Lock the task first (one query, found through the assignment), then the assignment.
-        # The project comes with the task: one statement less per submission.
-        tasks = row_objects(Task, f"SELECT t.*, {joined_columns(Project, 'p', 'project')} FROM annotate_task t"
-                            " JOIN annotate_assignment a ON a.task_id = t.id JOIN annotate_project p ON p.id = a.project_id"
-                            " WHERE a.id = %s AND a.labeler_id = %s" + _lock_clause("t"), [assignment_id, user.pk],
-                            joined={"project": Project})
-        if not tasks:
+        # One statement: the task row, then the assignment row, are locked (in that order, as
+        # listed after OF), and the project comes along.
+        found = row_objects(Assignment, (
+            f"SELECT a.*, {joined_columns(Task, 't', 'task')}, {joined_columns(Project, 'p', 'project')}"
+            " FROM annotate_assignment a JOIN annotate_task t ON t.id = a.task_id"
+            " JOIN annotate_project p ON p.id = a.project_id WHERE a.id = %s AND a.labeler_id = %s"
+            + _lock_clause("t, a")), [assignment_id, user.pk], joined={"task": Task, "project": Project})
+        if not found:
             raise Assignment.DoesNotExist("No such assignment for you.")
-        assignment = row_objects(Assignment, "SELECT * FROM annotate_assignment WHERE id = %s" + _lock_clause(),
-                                 [assignment_id])[0]
-        assignment.task = tasks[0]  # read under its lock
-        assignment.project = tasks[0].project
-        return assignment
+        return found[0]
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:
         raise Assignment.DoesNotExist("No such assignment for you.")
@@ -312,7 +309,6 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
     if task is None:
         task = Task.objects.select_for_update().get(pk=assignment.task_id)
     assignment.state, assignment.finished_at, assignment.skip_reason = state, now, skip_reason
-    row_update(assignment, ["state", "finished_at", "skip_reason"])
     fields = []
     if not task.is_gold:
         task.active_leases = max(0, task.active_leases - 1)
@@ -323,7 +319,7 @@ def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reas
         if not task.is_gold and task.submissions_count >= task.submissions_required:
             task.state = TaskState.COMPLETE
             fields.append("state")
-    row_update(task, fields)
+    row_update(assignment, ["state", "finished_at", "skip_reason"], (task, fields))
     return task
 
 

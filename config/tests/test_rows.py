@@ -57,3 +57,16 @@ def test_a_joined_row_loads_the_related_object(labeler, project, make_ranking_ta
     assert [getattr(read.project, f.attname) for f in Project._meta.concrete_fields] == [
         getattr(orm.project, f.attname) for f in Project._meta.concrete_fields]
     assert not hasattr(read, "project__name")  # the joined columns are not extras of the task
+
+
+def test_two_rows_updated_in_one_call(labeler, project, make_ranking_task):
+    task = make_ranking_task(k=2)
+    now = timezone.now()
+    assignment = row_insert(Assignment(task=task, labeler=labeler, project=project, leased_at=now,
+                                       expires_at=now + dt.timedelta(minutes=5), shown_order=[1, 2]))
+    assignment.state, assignment.finished_at = "submitted", now
+    task.submissions_count, task.state = 5, "complete"
+    row_update(assignment, ["state", "finished_at"], (task, ["submissions_count", "state"]), (project, []))
+    stored_a, stored_t = Assignment.objects.get(pk=assignment.pk), Task.objects.get(pk=task.pk)
+    assert (stored_a.state, stored_a.finished_at) == ("submitted", now)
+    assert (stored_t.submissions_count, stored_t.state) == (5, "complete")
