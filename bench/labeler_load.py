@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--warmup 3]
         [--tasks 8000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
-        [--server gunicorn|granian] [--workers 2 --threads 4] [--worker-class gthread|sync]
+        [--server gunicorn|granian] [--workers 2 --threads 2] [--worker-class gthread|sync]
         [--server-args '--reuse-port']   # more gunicorn options
         [--url http://127.0.0.1:8000]   # point it at a server you started yourself
         [--combined]   # one call per cycle: POST /api/assignments/{id}/ranking-and-next/
@@ -29,7 +29,7 @@ what else the machine is running. The last line:
 
 It creates the database named in --db if missing (default rl_q_bench, so nothing is shared with
 other runs), migrates it, and starts gunicorn on a free loopback port with the app's own settings
-(config/gunicorn.py: one worker per core, 4 threads, the balanced gthread worker); it stops what it
+(config/gunicorn.py: one worker per core, 2 threads, the balanced gthread worker); it stops what it
 started.
 """
 from __future__ import annotations
@@ -440,7 +440,7 @@ def main() -> None:
                     help="gunicorn's worker class instead of config/gunicorn.py's balanced gthread worker: gthread, sync")
     ap.add_argument("--server-args", default="", help="more gunicorn options, e.g. '--reuse-port'")
     ap.add_argument("--workers", type=int, default=0, help="default: config/gunicorn.py's (one per core)")
-    ap.add_argument("--threads", type=int, default=0, help="default: config/gunicorn.py's (4)")
+    ap.add_argument("--threads", type=int, default=0, help="default: config/gunicorn.py's (2)")
     ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
     ap.add_argument("--no-floor", action="store_true")
     ap.add_argument("--combined", action="store_true",

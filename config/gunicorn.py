@@ -6,12 +6,15 @@ gunicorn, for the number of workers).
 """
 import os
 
-# One process per core, a few threads each: a worker runs Python on one core at a time (the
-# GIL), and more processes or threads than that only add switching and cache misses. Measured
-# with bench/labeler_load.py at C=32 on 2 cores (balanced worker): 2 x 4 gave 277 labeler
-# cycles/s with a p99 of 84 ms; 4 x 4, 248 and 131 ms; 2 x 8, 258 and 169 ms; 4 x 8, 228 and 195 ms.
+# One process per core, two threads each: a worker runs Python on one core at a time (the GIL),
+# so more processes or threads only add switching and cache misses; a second thread runs while
+# the first waits for the database. Measured with bench/labeler_load.py at C=32 on 2 cores with
+# the balanced worker (same hour, 15 s runs): 2 x 2 gave 234-236 labeler cycles/s with a p99 of
+# 87-90 ms, 2 x 3 231-237 and 92-98 ms, 2 x 4 223-230 and 106-112 ms; on a faster hour 4 x 4 gave
+# 248 and 131 ms, 2 x 8 258 and 169 ms. Raise GUNICORN_THREADS if many slow downloads (exports)
+# would hold threads.
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+threads = int(os.environ.get("GUNICORN_THREADS", 2))
 # Kept-alive connections spread evenly over the workers (see config/gunicorn_worker.py).
 worker_class = "config.gunicorn_worker.BalancedThreadWorker"
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))

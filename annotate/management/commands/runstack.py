@@ -30,7 +30,7 @@ class Command(BaseCommand):
         commands = {
             "web": [os.path.join(bin_dir, "gunicorn"), "config.wsgi:application", "-c", "python:config.gunicorn",
                     "--bind", f"{host}:{port}",
-                    "--workers", str(web_workers), "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5"],
+                    "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5"],
             "worker": [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(QUEUES),
                        "--concurrency", str(worker_concurrency), "--loglevel", "INFO", "-n", "ranklab@%h"],
             "beat": [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
