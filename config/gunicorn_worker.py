@@ -68,7 +68,9 @@ class BalancedThreadWorker(ThreadWorker):
 
     def _apply_balance(self) -> bool:
         now = self._publish()
-        allowed = self._want_accept and self.alive and least_loaded(self._slot, self.nr_conns, now)
+        # With reuse_port each worker has its own socket, which only it can drain: no balancing.
+        allowed = self._want_accept and self.alive and (
+            self.cfg.reuse_port or least_loaded(self._slot, self.nr_conns, now))
         super().set_accept_enabled(allowed)
         return allowed
 
