@@ -82,7 +82,9 @@ def test_training_options_are_validated(labelled_project, tiny_base, admin_user)
 def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_project, tiny_base, admin_user, settings):
     worker = celery_worker("default,exports,training")
     export = _export(labelled_project, admin_user)
-    slow = dict(RM_CONFIG, max_steps=400, save_steps=3)
+    # Long enough that the cancel always lands first: the steps are capped by the epochs, and with
+    # one epoch of this small project a 400-step run once finished before its cancel was seen.
+    slow = dict(RM_CONFIG, max_steps=100_000, num_epochs=10_000, save_steps=1000)
 
     # Cancel stops the trainer subprocess within seconds.
     job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
@@ -98,7 +100,7 @@ def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_proje
 
     # SIGKILL the worker after a checkpoint; the sweeper re-queues, a new worker resumes from it.
     job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
-                         config=dict(slow, max_steps=40), user=admin_user)
+                         config=dict(RM_CONFIG, max_steps=40, save_steps=3), user=admin_user)
     wait_for(lambda: "checkpoint at step" in Job.objects.get(pk=job.pk).log_tail, timeout=120,
              message="a checkpoint")
     os.killpg(worker.pid, signal.SIGKILL)
