@@ -465,10 +465,14 @@ def main() -> None:
                               args.server_args.split())
         url = f"http://127.0.0.1:{port}"
     if args.server == "gunicorn":
+        import importlib.util
+
         from config import gunicorn as gunicorn_settings
 
+        parser = "python" if "--http-parser python" in args.server_args else (
+            "C" if importlib.util.find_spec("gunicorn_h1c") else "python")
         layout = (f"gunicorn {args.worker_class or 'balanced gthread'} {args.workers or gunicorn_settings.workers}"
-                  f" workers x {args.threads or gunicorn_settings.threads} threads")
+                  f" workers x {args.threads or gunicorn_settings.threads} threads, {parser} HTTP parser")
     else:
         layout = f"granian {args.workers or 2} workers x {args.threads or 4} threads"
     print(f"# labeler_load: {url}, {layout}, "

@@ -1,8 +1,21 @@
-"""A WSGI app that answers with its process id (for test_gunicorn_worker.py)."""
+"""WSGI apps for the tests that start real gunicorn processes."""
 import os
 
 
 def application(environ, start_response):
     body = str(os.getpid()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def echo(environ, start_response):
+    """The request as the app sees it (for test_http_parser.py)."""
+    import json
+
+    body = json.dumps({
+        "method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"], "query": environ["QUERY_STRING"],
+        "body": environ["wsgi.input"].read().decode("latin-1"),
+        "headers": sorted([k, v] for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))),
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]

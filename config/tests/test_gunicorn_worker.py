@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -85,6 +86,7 @@ def test_a_dead_workers_slot_does_not_block_the_others(monkeypatch):
     now = 1000.0
     monkeypatch.setattr(gunicorn_worker, "_conns", [5, 2, 0] + [0] * (gunicorn_worker.SLOTS - 3))
     monkeypatch.setattr(gunicorn_worker, "_beats", [now, now, now - 10] + [0.0] * (gunicorn_worker.SLOTS - 3))
+    monkeypatch.setattr(gunicorn_worker, "_used", SimpleNamespace(value=3))  # three slots claimed
     # Slot 2 (0 connections) stopped beating 10 s ago: it is ignored; slot 1 is the least loaded.
     assert gunicorn_worker.least_loaded(1, 2, now)
     assert not gunicorn_worker.least_loaded(0, 5, now)
@@ -92,3 +94,16 @@ def test_a_dead_workers_slot_does_not_block_the_others(monkeypatch):
     gunicorn_worker._beats[2] = now
     assert not gunicorn_worker.least_loaded(1, 2, now)
     assert gunicorn_worker.least_loaded(2, 0, now)
+
+
+def test_claimed_slots_bound_the_scan(monkeypatch):
+    monkeypatch.setattr(gunicorn_worker, "_conns", [0] * gunicorn_worker.SLOTS)
+    monkeypatch.setattr(gunicorn_worker, "_beats", [0.0] * gunicorn_worker.SLOTS)
+    monkeypatch.setattr(gunicorn_worker, "_used", SimpleNamespace(value=0))
+    assert [gunicorn_worker._claim_slot() for _ in range(2)] == [0, 1]
+    assert gunicorn_worker._used.value == 2
+    gunicorn_worker._conns[0] = 4
+    assert not gunicorn_worker.least_loaded(0, 4, time.monotonic())  # slot 1, live with 0, is scanned
+    gunicorn_worker._beats[0] = 0.0  # worker 0 exits; its replacement takes the freed slot
+    assert gunicorn_worker._claim_slot() == 0
+    assert gunicorn_worker._used.value == 2
