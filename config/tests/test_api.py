@@ -37,3 +37,28 @@ def test_labeler_sees_only_own_jobs(make_user, admin_user):
     other = api.get(f"/api/jobs/{mine.pk + 1}/")
     assert other.status_code == 404
     assert api.post(f"/api/jobs/{mine.pk}/cancel/").json()["status"] == "cancelled"
+
+
+def test_a_token_request_is_the_tokens_whatever_session_it_carries(make_user):
+    """config.authentication.SessionAuthentication steps aside when a token is sent: the token's
+    user, or a refusal for a wrong token; without a token the session still authenticates, CSRF-checked."""
+    from rest_framework.authtoken.models import Token
+
+    from training.services.jobs import job_create
+
+    alice, bob = make_user("alice"), make_user("bob")
+    alices = job_create(kind="noop", user=alice, enqueue=False)
+    bobs = job_create(kind="noop", user=bob, enqueue=False)
+    api = APIClient(enforce_csrf_checks=True)
+    api.force_login(alice)
+    assert [j["id"] for j in api.get("/api/jobs/").json()] == [alices.pk]
+    assert api.post(f"/api/jobs/{alices.pk}/cancel/").status_code == 403  # session without CSRF token
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=bob).key}")
+    assert [j["id"] for j in api.get("/api/jobs/").json()] == [bobs.pk]
+    assert api.post(f"/api/jobs/{bobs.pk}/cancel/").json()["status"] == "cancelled"  # no CSRF for tokens
+
+    api.credentials(HTTP_AUTHORIZATION="Token not-a-token")
+    wrong = api.get("/api/jobs/")
+    # refused (403, not 401: the first authenticator, the session's, sends no WWW-Authenticate)
+    assert wrong.status_code == 403 and wrong.json()["detail"] == "Invalid token."
