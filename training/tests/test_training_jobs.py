@@ -82,8 +82,9 @@ def test_training_options_are_validated(labelled_project, tiny_base, admin_user)
 def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_project, tiny_base, admin_user, settings):
     worker = celery_worker("default,exports,training")
     export = _export(labelled_project, admin_user)
-    # Long enough that the cancel always lands first: the steps are capped by the epochs, and with
-    # one epoch of this small project a 400-step run once finished before its cancel was seen.
+    # Runs long enough that the cancel, and later the kill, always land first: the steps are capped
+    # by the epochs, and in one epoch of this small project a "400-step" run once finished before
+    # its cancel was seen (and a "40-step" one before the kill).
     slow = dict(RM_CONFIG, max_steps=100_000, num_epochs=10_000, save_steps=1000)
 
     # Cancel stops the trainer subprocess within seconds.
@@ -100,7 +101,7 @@ def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_proje
 
     # SIGKILL the worker after a checkpoint; the sweeper re-queues, a new worker resumes from it.
     job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
-                         config=dict(RM_CONFIG, max_steps=40, save_steps=3), user=admin_user)
+                         config=dict(slow, max_steps=200, save_steps=3), user=admin_user)
     wait_for(lambda: "checkpoint at step" in Job.objects.get(pk=job.pk).log_tail, timeout=120,
              message="a checkpoint")
     os.killpg(worker.pid, signal.SIGKILL)
