@@ -113,7 +113,10 @@ def test_llama_cpp_server_answers_and_its_ignored_n_means_k_calls(project, llama
     assert tasks.count() == 2
     for task in tasks:
         texts = [Candidate.objects.get(pk=i).text for i in task.candidate_ids()]
-        assert len(set(texts)) == 3 and all(any(ch.isalpha() for ch in t) for t in texts)
+        # Three different sampled answers; a real model may answer in emoji alone ("🍕💥✨" came
+        # once), so letters are asked of one of them, not of each.
+        assert len(set(texts)) == 3 and all(t.strip() for t in texts)
+        assert any(any(ch.isalpha() for ch in t) for t in texts)
     cand = Candidate.objects.first()
     assert cand.sampling_params["backend"] == "openai" and 0 <= cand.seed < 2**31
 
