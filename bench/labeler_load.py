@@ -40,6 +40,7 @@ import http.client
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -469,7 +470,7 @@ def main() -> None:
 
         from config import gunicorn as gunicorn_settings
 
-        parser = "python" if "--http-parser python" in args.server_args else (
+        parser = "python" if re.search(r"--http-parser[ =]python", args.server_args) else (
             "C" if importlib.util.find_spec("gunicorn_h1c") else "python")
         layout = (f"gunicorn {args.worker_class or 'balanced gthread'} {args.workers or gunicorn_settings.workers}"
                   f" workers x {args.threads or gunicorn_settings.threads} threads, {parser} HTTP parser")

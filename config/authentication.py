@@ -1,6 +1,7 @@
 """Authentication classes for the API (kept apart from config.api, which imports DRF's views:
 DRF imports the classes named in its settings while its views module loads)."""
 import time
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -10,8 +11,8 @@ from rest_framework import authentication, exceptions
 
 from config.rows import row_objects
 
-# token key -> (monotonic time it lapses, user id, the user's attnames, the user row's values).
-_recent: dict[str, tuple[float, int, tuple, tuple]] = {}
+# token key -> (monotonic time it lapses, user id, the user row's values in _user_attnames() order).
+_recent: dict[str, tuple[float, int, tuple]] = {}
 RECENT_MAX = 10_000
 
 
@@ -50,7 +51,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         now = time.monotonic()
         hit = _recent.get(key)
         if hit is not None and hit[0] > now:
-            user = User.from_db(DEFAULT_DB_ALIAS, hit[2], list(hit[3]))
+            user = User.from_db(DEFAULT_DB_ALIAS, _user_attnames(), list(hit[2]))
         else:
             qn = connection.ops.quote_name
             users = row_objects(User, (
@@ -63,13 +64,19 @@ class TokenAuthentication(authentication.TokenAuthentication):
             if ttl > 0 and user.is_active:
                 if len(_recent) >= RECENT_MAX:
                     _recent.clear()
-                attnames = tuple(f.attname for f in User._meta.concrete_fields)
-                _recent[key] = (now + ttl, user.pk, attnames, tuple(getattr(user, a) for a in attnames))
+                _recent[key] = (now + ttl, user.pk, tuple(getattr(user, a) for a in _user_attnames()))
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         token = Token(key=key, user=user)
         token._state.adding = False  # it is the stored row; nothing to save
         return user, token
+
+
+@lru_cache(maxsize=1)
+def _user_attnames() -> tuple[str, ...]:
+    from django.contrib.auth import get_user_model
+
+    return tuple(f.attname for f in get_user_model()._meta.concrete_fields)
 
 
 def forget_token(sender, instance, **kwargs):

@@ -8,8 +8,8 @@ class ContentNegotiation(DefaultContentNegotiation):
     override, and an Accept header that is absent, `*/*`, or exactly the first renderer's media
     type (what fetch(), http clients and the bench send). DRF reads the header through
     `request.headers`, which copies every header of the request, then parses it into media types:
-    0.7 % of the instructions of a labeler's next + submit cycle (docs/benchmarks.md). The answer is the one DRF gives (a test holds them
-    equal); anything else goes through DRF's code."""
+    0.7 % of the instructions of a labeler's next + submit cycle (docs/benchmarks.md). The answer
+    is the one DRF gives (a test holds them equal); anything else goes through DRF's code."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         if not format_suffix and renderers:

@@ -1,5 +1,12 @@
-"""WSGI apps for the tests that start real gunicorn processes."""
+"""WSGI apps, and a free port, for the tests that start real gunicorn processes."""
 import os
+import socket
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def application(environ, start_response):

@@ -1,7 +1,6 @@
 """The balanced gunicorn worker (config/gunicorn_worker.py) under real gunicorn processes."""
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,20 +12,16 @@ from types import SimpleNamespace
 import pytest
 
 from config import gunicorn_worker
+from config.tests.pid_app import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def server():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(GUNICORN), "config.tests.pid_app:application", "-c", "python:config.gunicorn", "--bind",
          f"127.0.0.1:{port}", "--workers", "4", "--threads", "2", "--keep-alive", "30", "--log-level", "warning"],

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from config.tests.pid_app import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
@@ -66,15 +68,10 @@ CORPUS = {
 SAME_REFUSAL = {"unknown_coding": {"400", "501"}}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _answers(parser: str) -> dict[str, list]:
     """Per request of the corpus: the status of each response, and the echoed request for a 200."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(GUNICORN), "config.tests.pid_app:echo", "-c", "python:config.gunicorn", "--bind", f"127.0.0.1:{port}",
          "--workers", "1", "--http-parser", parser, "--log-level", "critical"],
