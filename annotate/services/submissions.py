@@ -24,7 +24,6 @@ from annotate.models import (
     TaskKind,
 )
 from annotate.services.assignments import _candidate_ids, assignment_finish, assignment_for_user, lease_check
-from config.rows import row_insert
 from labelers.services.quality import ranking_quality_record
 
 
@@ -124,12 +123,13 @@ def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
         if _same(existing, fields):
             return existing
         raise ValidationError("This task was already submitted; a submission cannot be changed.")
-    ranking = row_insert(Ranking(
+    ranking = Ranking(
         task=assignment.task, assignment=assignment, labeler=user, shown_order=assignment.shown_order, **fields
-    ))
-    # A live lease's task was read under its lock: no need to read it again.
+    )
+    # A live lease's task was read under its lock: no need to read it again. The ranking is
+    # inserted with the statement that closes the lease (one round trip on PostgreSQL).
     task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED,
-                             task=assignment.task if live else None)
+                             task=assignment.task if live else None, insert=ranking)
     # Gold score, qualification, consensus when the task completes, pause checks.
     ranking_quality_record(ranking=ranking, task=task)
     return ranking

@@ -2,6 +2,7 @@
 next-task + submit on 200 tasks with overlap 3 until no work is left."""
 import random
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -10,6 +11,7 @@ from django.db import connection, connections, transaction
 from annotate.models import Assignment, AssignmentState, Ranking, Task, TaskState
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
 from annotate.services.submissions import RankingInput, ranking_submit
+from labelers.models import Membership
 from labelers.services import membership_set
 
 N_LABELERS, N_TASKS, OVERLAP = 64, 200, 3
@@ -161,3 +163,48 @@ def test_threads_on_sqlite_take_turns_and_keep_the_invariants(project, make_user
     stored = set(Ranking.objects.filter(task__project=project).values_list("pk", "task_id", "labeler_id"))
     assert stored == set(returned)
     assert len({(t, u) for _, t, u in returned}) == len(returned)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_asking_at_once_get_one_lease(project, make_user, make_ranking_task):
+    """One labeler's two requests queue on their membership row; the second must see the lease
+    the first took while it waited (its first statement's snapshot predates that lease)."""
+    project.gold_rate = 0
+    project.save()
+    for _ in range(3):
+        make_ranking_task(k=2)
+    user = make_user("two-tabs")
+    membership = membership_set(project=project, user=user)
+    got, errors = [], []
+
+    def tab():
+        try:
+            got.append(task_next_for_labeler(user=user, project=project.pk))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # this thread holds the membership row lock until both tabs wait
+        Membership.objects.select_for_update().get(pk=membership.pk)
+        tabs = [threading.Thread(target=tab) for _ in range(2)]
+        for t in tabs:
+            t.start()
+        deadline = time.monotonic() + 20
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                               " AND datname = current_database()")
+                waiting = cursor.fetchone()[0]
+                if waiting == 2:
+                    break
+                time.sleep(0.02)
+        assert waiting == 2
+    for t in tabs:
+        t.join(timeout=30)
+    assert errors == [] and len(got) == 2
+    assert got[0].pk == got[1].pk
+    assert Assignment.objects.filter(labeler=user, state=AssignmentState.ACTIVE).count() == 1
+    connections.close_all()
