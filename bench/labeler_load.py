@@ -23,7 +23,8 @@ over psycopg at the same concurrency (pick with FOR UPDATE SKIP LOCKED, count th
 the assignment; then insert the ranking and close the lease): what the database alone allows
 on this machine. Each level also reports the CPU time spent per cycle by the app server, the
 PostgreSQL backends and the client (from /proc): unlike cycles/s, that cost does not depend on
-what else the machine is running. The last line:
+how the processes share the cores (it still follows the machine's own speed, which varies); and the cycles completed in each second of the level (min,
+median, max), which show how steady the machine was. The last line:
 
     labeler_load C=32 cycles_per_s=… p99_ms=… duplicates=0 lost=0 floor_cycles_per_s=…
 
@@ -269,11 +270,12 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
     measure_from = [0.0]
     ran_out = []
     counted = []
+    ends: list[float] = []  # when each counted cycle's submission was acknowledged
 
     def labeler(index: int, token: str):
         client = Client(parts.hostname, parts.port, token)
         rng = random.Random(index)
-        my_next, my_submit, my_acked, my_tasks, my_errors = [], [], [], [], []
+        my_next, my_submit, my_acked, my_tasks, my_errors, my_ends = [], [], [], [], [], []
         my_counted = 0
         barrier.wait()
         assignment = None  # with --combined, the next task comes with the previous submission
@@ -305,6 +307,8 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
             if status == 201:
                 my_acked.append(body["ranking"]["id"] if combined else body["id"])
                 my_counted += timed
+                if timed:
+                    my_ends.append(time.perf_counter())
             else:
                 my_errors.append(f"submit {status} {str(body)[:200]}")
             assignment = body["next"]["assignment"] if combined and status == 201 else None
@@ -316,6 +320,7 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
             lat_submit.extend(my_submit)
             acked.extend(my_acked)
             counted.append(my_counted)
+            ends.extend(my_ends)
             errors.extend(my_errors)
             for task in my_tasks:
                 handed[task].add(index)
@@ -331,8 +336,11 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
     elapsed = time.perf_counter() - measure_from[0]
     if ran_out:
         print(f"# warning: {len(ran_out)} clients ran out of tasks before the end; raise --tasks", flush=True)
+    # Cycles completed in each whole second of the timed part: how steady the machine was.
+    per_second = Counter(int(t - measure_from[0]) for t in ends)
+    per_second = [per_second.get(i, 0) for i in range(int(duration))]
     return {"elapsed": elapsed, "next": lat_next, "submit": lat_submit, "acked": acked, "errors": errors,
-            "counted": sum(counted),
+            "counted": sum(counted), "per_second": per_second,
             "handed": handed}
 
 
@@ -497,7 +505,7 @@ def main() -> None:
                    "next_p50": pct(r["next"], .5), "next_p99": pct(r["next"], .99),
                    "submit_p50": pct(r["submit"], .5), "submit_p99": pct(r["submit"], .99),
                    "errors": len(r["errors"]), "duplicates": dup, "lost": lost, "stored": stored, "floor": floor,
-                   "first_error": r["errors"][0] if r["errors"] else "",
+                   "first_error": r["errors"][0] if r["errors"] else "", "cycles_per_second": r["per_second"],
                    "cpu_ms_per_cycle": {k: round(1000 * v / max(1, len(r["acked"])), 2) for k, v in cpu.items()}}
             results.append(row)
             print(f"C={c:>3}  cycles={row['cycles']:>6}  cycles/s={row['cycles_per_s']:8.1f}  "
@@ -507,6 +515,10 @@ def main() -> None:
                   f"CPU ms/cycle app/db/client={row['cpu_ms_per_cycle']['app']}/{row['cpu_ms_per_cycle']['db']}/"
                   f"{row['cpu_ms_per_cycle']['client']}"
                   + (f"  first error: {row['first_error']}" if row["errors"] else ""), flush=True)
+            if r["per_second"]:
+                steady = sorted(r["per_second"])
+                print(f"#      cycles in each second: min {steady[0]}, median {steady[len(steady) // 2]}, max {steady[-1]}"
+                      " (the machine's speed within the level)", flush=True)
     finally:
         if server is not None:
             server.terminate()
