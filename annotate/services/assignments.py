@@ -266,14 +266,20 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
         return assignment
 
 
+LEASE_COLUMNS = ("task_id", "labeler_id", "project_id", "state", "leased_at", "expires_at", "finished_at",
+                 "skip_reason", "shown_order")
+
+
 def _lease_real_at_once(*, user, project: Project, now) -> Assignment | None:
     """PostgreSQL: unless the labeler holds a live lease, pick the next real task (as
     _pick_real), count its lease, and insert the assignment with its candidates in a random
     order, returning the task, its prompt and its candidates' texts: one statement instead of
     three. With the ranking inserted by the statement that closes its lease, a labeler's next +
     submit cycle went from 11 round trips to 8, and used ~20 % less PostgreSQL CPU and ~1/3 less
-    system CPU (docs/benchmarks.md, 2026-12-04 late). None when nothing was leased (no work, or a live lease: the caller looks for it). Call inside
-    the transaction holding the membership lock."""
+    system CPU (docs/benchmarks.md, "2026-12-04 (evening)"). None when nothing was leased (no work,
+    or a live lease: the caller looks for it). Call inside the transaction holding the membership
+    lock. The INSERT's columns are written out (LEASE_COLUMNS; a test holds them to the model's
+    fields, so a new Assignment field cannot be left to a database default)."""
     expires = now + timedelta(seconds=project.lease_seconds)
     ops = connection.ops
     rows = row_objects(Task, (
@@ -283,8 +289,7 @@ def _lease_real_at_once(*, user, project: Project, now) -> Assignment | None:
         + _lock_clause("t", skip_locked=True) + ") RETURNING *),"
         " cand AS (SELECT tc.position, c.id, c.text FROM annotate_taskcandidate tc"
         "  JOIN annotate_candidate c ON c.id = tc.candidate_id WHERE tc.task_id = (SELECT id FROM picked)),"
-        " ins AS (INSERT INTO annotate_assignment (task_id, labeler_id, project_id, state, leased_at, expires_at,"
-        "  finished_at, skip_reason, shown_order)"
+        f" ins AS (INSERT INTO annotate_assignment ({', '.join(LEASE_COLUMNS)})"
         "  SELECT picked.id, %s, %s, 'active', %s, %s, NULL, '',"
         "  COALESCE((SELECT jsonb_agg(cand.id ORDER BY random()) FROM cand), '[]'::jsonb) FROM picked"
         "  RETURNING id, shown_order)"

@@ -285,3 +285,29 @@ def test_non_members_get_nothing(project, make_user, make_ranking_task):
     stranger = make_user("stranger")
     with pytest.raises(PermissionDenied, match="not a member"):
         task_next_for_labeler(user=stranger, project=project)
+
+
+def test_the_one_statement_lease_writes_every_assignment_column():
+    """PostgreSQL's lease statement lists the assignment's columns itself: a field added to the
+    model must be added there (a database default would not be Django's)."""
+    from annotate.services.assignments import LEASE_COLUMNS
+
+    assert sorted(LEASE_COLUMNS) == sorted(f.column for f in Assignment._meta.concrete_fields if not f.primary_key)
+
+
+@pytest.mark.django_db
+def test_a_lease_returns_what_was_stored(project, labeler, make_ranking_task):
+    """The assignment the lease statement returns (built from what it wrote, not read back) equals
+    the row in the database, and its candidates come in the stored shown order."""
+    project.gold_rate = 0
+    project.save()
+    make_ranking_task(k=4)
+    leased = task_next_for_labeler(user=labeler, project=project)
+    stored = Assignment.objects.get(pk=leased.pk)
+    for field in Assignment._meta.concrete_fields:
+        assert getattr(leased, field.attname) == getattr(stored, field.attname), field.name
+    assert sorted(stored.shown_order) == sorted(leased.task.candidate_ids())
+    assert leased.task.prompt.conversation == stored.task.prompt.conversation
+    from annotate.selectors import candidates_shown
+
+    assert [c.id for c in candidates_shown(assignment=leased)] == stored.shown_order
