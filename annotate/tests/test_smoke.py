@@ -5,7 +5,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,15 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from config.tests.pid_app import free_port
 from conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children(pid):
@@ -58,7 +52,7 @@ def test_make_run_startup_headless(embedded_env, tmp_path):
     password = json.loads((tmp_path / "data" / "demo-credentials.json").read_text())["admin"]
     assert f"password: {password}" in again.stdout
 
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "runstack.log", "wb")
     stack = subprocess.Popen([py, "manage.py", "runstack", "--port", str(port), "--web-workers", "1"], cwd=ROOT,
                              env=embedded_env, stdout=log, stderr=subprocess.STDOUT)

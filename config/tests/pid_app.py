@@ -1,4 +1,5 @@
-"""WSGI apps, and a free port, for the tests that start real gunicorn processes."""
+"""WSGI apps for the tests that start real gunicorn processes, and a free loopback port for any
+test that starts a server."""
 import os
 import socket
 

@@ -4,7 +4,6 @@
 request, a server ignoring `n`, a server quoting the API key back in its error."""
 import json
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
+from config.tests.pid_app import free_port
 from training.ml.bundled import gguf_path
 from training.models import JobStatus
 from training.services.generation import generation_start, suggestion_start
@@ -25,12 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SERVER = Path(__file__).with_name("openai_test_server.py")
 KEY = "sk-ranklab-TOPSECRET-4242"
 PARAMS = {"max_new_tokens": 16, "temperature": 0.9, "top_p": 0.95}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, proc, timeout: float) -> None:
@@ -71,7 +65,7 @@ class FaultServer:
 
 @pytest.fixture(scope="module")
 def fault_server():
-    port = _free_port()
+    port = free_port()
     proc = _start([sys.executable, str(SERVER), str(port)], f"http://127.0.0.1:{port}/v1/models", 30)
     yield FaultServer(port)
     proc.kill()
@@ -81,7 +75,7 @@ def fault_server():
 @pytest.fixture(scope="module")
 def llama_server():
     pytest.importorskip("llama_cpp.server", reason="pip install 'llama-cpp-python[server]'")
-    port = _free_port()
+    port = free_port()
     proc = _start([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--host", "127.0.0.1",
                    "--port", str(port), "--n_threads", "1", "--n_ctx", "1024", "--model_alias", "smollm2"],
                   f"http://127.0.0.1:{port}/v1/models", 120)
