@@ -294,9 +294,9 @@ def _lease_real_at_once(*, user, project: Project, now) -> Assignment | None:
         "  COALESCE((SELECT jsonb_agg(cand.id ORDER BY random()) FROM cand), '[]'::jsonb) FROM picked"
         "  RETURNING id, shown_order)"
         " SELECT picked.*, ins.id AS a_id, ins.shown_order AS a_shown_order, pr.conversation AS p_conversation,"
-        " cand.id AS c_id, cand.text AS c_text"
-        " FROM picked JOIN ins ON true JOIN annotate_prompt pr ON pr.id = picked.prompt_id"
-        " LEFT JOIN cand ON true ORDER BY cand.position"),
+        " ARRAY(SELECT cand.id FROM cand ORDER BY cand.position) AS c_ids,"
+        " ARRAY(SELECT cand.text FROM cand ORDER BY cand.position) AS c_texts"
+        " FROM picked JOIN ins ON true JOIN annotate_prompt pr ON pr.id = picked.prompt_id"),
         [user.pk, project.pk, ops.adapt_datetimefield_value(now), project.pk, user.pk,
          user.pk, project.pk, ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(expires)])
     if not rows:
@@ -309,8 +309,7 @@ def _lease_real_at_once(*, user, project: Project, now) -> Assignment | None:
         expires_at=expires, finished_at=None, skip_reason="",
         shown_order=json.loads(shown) if isinstance(shown, str) else shown)
     assignment._state.adding, assignment._state.db = False, connection.alias
-    # Read by selectors.candidates_shown (a task without candidates gives one row of NULLs).
-    assignment.candidate_texts = {row.c_id: row.c_text for row in rows if row.c_id is not None}
+    assignment.candidate_texts = dict(zip(task.c_ids, task.c_texts, strict=True))  # for candidates_shown
     return assignment
 
 
