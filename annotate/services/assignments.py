@@ -140,7 +140,9 @@ def _sweep_due(project_id: int) -> bool:
 # The hot path of every next-task and submit request is written in SQL: compiling the ORM's
 # queries (an Exists subquery, F expressions, joins) cost more CPU than PostgreSQL spent
 # running them (bench/labeler_load.py: 4.2 ms of Python per next-task call before, see
-# docs/benchmarks.md). Same statements on PostgreSQL and SQLite, except the row locks.
+# docs/benchmarks.md). Same statements on PostgreSQL and SQLite, except the row locks and, on
+# PostgreSQL, the lease of a real task in one statement (_lease_real_at_once) and a ranking
+# inserted with the statement that closes its lease.
 
 def _lock_clause(of: str = "", skip_locked: bool = False) -> str:
     if not connection.features.has_select_for_update:
