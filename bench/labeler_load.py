@@ -23,8 +23,9 @@ over psycopg at the same concurrency (pick with FOR UPDATE SKIP LOCKED, count th
 the assignment; then insert the ranking and close the lease): what the database alone allows
 on this machine. Each level also reports the CPU time spent per cycle by the app server, the
 PostgreSQL backends and the client (from /proc): unlike cycles/s, that cost does not depend on
-how the processes share the cores (it still follows the machine's own speed, which varies); and the cycles completed in each second of the level (min,
-median, max), which show how steady the machine was. The last line:
+how the processes share the cores (it still follows the machine's own speed, which varies); and
+the cycles completed in each second of the level (min, median, max), which show how steady the
+machine was. The last line:
 
     labeler_load C=32 cycles_per_s=… p99_ms=… duplicates=0 lost=0 floor_cycles_per_s=…
 

@@ -133,16 +133,15 @@ def row_insert(obj: Model, *updates: tuple[Model, list[str] | tuple[str, ...]]) 
     returning = db.features.can_return_columns_from_insert
     sql, fields = _insert_sql(type(obj), returning)
     params = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
-    together = _update_statements(db, updates) if updates and db.vendor == "postgresql" else []
-    if together:
-        sql = "WITH " + ", ".join(f"u{i} AS ({s})" for i, (s, _) in enumerate(together)) + " " + sql
-        params = [p for _, ps in together for p in ps] + params
+    after = _update_statements(db, updates)
+    if after and db.vendor == "postgresql":
+        (sql, params), after = _chained(after, sql, params), []
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        for update_sql, update_params in after:
+            cursor.execute(update_sql, update_params)
     obj._state.adding, obj._state.db = False, db.alias
-    if updates and not together:
-        row_update(*updates[0], *updates[1:])
     return obj
 
 
@@ -163,8 +162,7 @@ def row_update(obj: Model, names: list[str] | tuple[str, ...], *more: tuple[Mode
     statements = _update_statements(db, ((obj, names), *more))
     if len(statements) > 1 and db.vendor == "postgresql":
         *first, last = statements
-        sql = "WITH " + ", ".join(f"u{i} AS ({s})" for i, (s, _) in enumerate(first)) + " " + last[0]
-        statements = [(sql, [p for _, params in statements for p in params])]
+        statements = [_chained(first, *last)]
     with db.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
@@ -178,3 +176,9 @@ def _update_statements(db, pairs) -> list[tuple[str, list]]:
             sql, fields = _update_sql(type(o), tuple(n))
             statements.append((sql, [*(f.get_db_prep_save(f.pre_save(o, False), db) for f in fields), o.pk]))
     return statements
+
+
+def _chained(first: list[tuple[str, list]], sql: str, params: list) -> tuple[str, list]:
+    """PostgreSQL: the `first` statements as WITH clauses of the last one, a single statement."""
+    return ("WITH " + ", ".join(f"u{i} AS ({s})" for i, (s, _) in enumerate(first)) + " " + sql,
+            [p for _, ps in first for p in ps] + list(params))

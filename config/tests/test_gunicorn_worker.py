@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
-
 @pytest.fixture
 def server():
     port = free_port()

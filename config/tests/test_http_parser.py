@@ -68,7 +68,6 @@ CORPUS = {
 SAME_REFUSAL = {"unknown_coding": {"400", "501"}}
 
 
-
 def _answers(parser: str) -> dict[str, list]:
     """Per request of the corpus: the status of each response, and the echoed request for a 200."""
     port = free_port()
