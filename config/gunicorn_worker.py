@@ -1,28 +1,58 @@
-"""A gunicorn `gthread` worker that spreads kept-alive connections evenly over the workers.
+"""A gunicorn `gthread` worker whose threads serve ready connections themselves, spread evenly
+over the workers.
 
-All of gunicorn's workers wait on one listening socket and whichever wakes first accepts. With
-clients that keep their connection open (the labeler workspace, API scripts), one worker can end
-up holding most of them: 25 of 32 on one of 4 workers in `bench/labeler_load.py`. A worker runs
-Python on one core at a time (the GIL), so its clients queue while the other workers idle: at
-C=32 the p50 was 20 ms and the p99 230 ms (gunicorn issues #2817, #3071 and #3433 report the
-same). This worker accepts a new connection only while it holds no more connections than the
-least loaded live worker. The counts live in shared memory that the master allocates when it
-imports this module, before it forks; each worker publishes its count and a heartbeat on every
-turn of its event loop, and a slot whose heartbeat is older than STALE_S (a worker that died) is
-ignored, so one dead worker cannot stop the others from accepting.
+Two changes to gunicorn's gthread worker, both measured with bench/labeler_load.py:
+
+**Kept-alive connections spread evenly over the workers.** All of gunicorn's workers wait on one
+listening socket and whichever wakes first accepts. With clients that keep their connection open
+(the labeler workspace, API scripts), one worker can end up holding most of them: 25 of 32 on one
+of 4 workers. A worker runs Python on one core at a time (the GIL), so its clients queue while the
+other workers idle: at C=32 the p50 was 20 ms and the p99 230 ms (gunicorn issues #2817, #3071 and
+#3433 report the same). This worker accepts a new connection only while it holds no more
+connections than the least loaded live worker. The counts live in shared memory that the master
+allocates when it imports this module, before it forks; each worker publishes its count and a
+heartbeat on every turn of its main loop (and its count whenever a connection closes), and a slot
+whose heartbeat is older than STALE_S (a worker that died) is ignored, so one dead worker cannot
+stop the others from accepting.
+
+**No hand-off per request.** In gthread, the main thread waits for a readable connection, takes it
+out of its selector and queues it to the thread pool; a pool thread serves the request and queues
+the connection back through a pipe; the main thread wakes again and puts it back in its selector:
+two thread hand-offs, a pipe write and read and two epoll changes per request, each hand-off a
+wait for the GIL. Here every connection sits in one epoll set in one-shot mode; each thread waits
+on that set itself, serves the one connection it gets (requests already buffered on it too) and
+re-arms it: one epoll wait and one epoll change per request. The kernel hands a ready connection
+to one waiting thread, so the threads still share one queue. The main thread only accepts, closes
+connections idle for longer than the keep-alive timeout, and heartbeats. At C=32 on 2 cores this
+took ~15 % of the app's CPU per labeler cycle and ~20 % of the p99 (docs/benchmarks.md).
+
+Requests are parsed and answered by gunicorn's own code (`ThreadWorker.handle`: limits, errors,
+keep-alive, max_requests); on SIGTERM the worker stops accepting, finishes the requests in flight,
+answers requests that arrive within STOP_KEEPALIVE_LINGER with `Connection: close`, then exits.
+Only HTTP/1 is served this way (gunicorn's HTTP/2 is not enabled in config/gunicorn.py).
 
     gunicorn config.wsgi:application -c python:config.gunicorn
 """
 from __future__ import annotations
 
+import errno
 import multiprocessing
+import select
+import selectors
+import socket
+import threading
 import time
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 SLOTS = 256
-STALE_S = 3.0  # the event loop turns at least once a second (its select timeout)
+STALE_S = 3.0  # the main loop turns at least once a second (its select timeout)
 RECHECK_S = 0.02  # while waiting for its turn to accept, a worker looks again this often
+# While accepting, a worker looks again this often (and after each accept) whether it still holds
+# the fewest connections: others' counts fall when their clients hang up.
+ACCEPTING_RECHECK_S = 0.1
+REAP_EVERY_S = 0.5  # idle connections are looked for this often
+_ARMED = select.EPOLLIN | select.EPOLLONESHOT
 
 _conns = multiprocessing.RawArray("i", SLOTS)
 _beats = multiprocessing.RawArray("d", SLOTS)  # time.monotonic() of the last loop turn; 0: free
@@ -43,11 +73,23 @@ def _claim_slot() -> int:
 
 def least_loaded(slot: int, mine: int, now: float) -> bool:
     """True if no live worker other than `slot` holds fewer connections than `mine`."""
-    # Runs on every turn of the event loop: only the slots in use are read (each read of a
+    # Runs on every turn of the main loop: only the slots in use are read (each read of a
     # shared array goes through ctypes; scanning all 256 cost ~2 % of a worker's CPU under load).
     for i in range(_used.value):
         if i != slot and _conns[i] < mine and now - _beats[i] <= STALE_S:
             return False
+    return True
+
+
+def _has_data(sock) -> bool:
+    """Whether a read would not block: bytes, end of stream or an error (which the request
+    handling then meets and closes the connection on)."""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:
+        pass
     return True
 
 
@@ -57,7 +99,14 @@ class BalancedThreadWorker(ThreadWorker):
 
     def init_process(self):
         self._slot = _claim_slot()
+        self._epoll = select.epoll()
+        self._lock = threading.Lock()  # guards _open, _busy and nr_conns
+        self._open: dict[int, TConn] = {}  # fd -> connection
+        self._busy: set[int] = set()  # fds a thread is serving (not armed in the epoll set)
+        self._stopping = False
         super().init_process()
+
+    # --- balance ---------------------------------------------------------------------------
 
     def _publish(self) -> float:
         now = time.monotonic()
@@ -79,12 +128,136 @@ class BalancedThreadWorker(ThreadWorker):
         return allowed
 
     def wait_for_and_dispatch_events(self, timeout):
-        if not self._apply_balance() and self._want_accept:
+        if self._apply_balance():
+            timeout = min(timeout, ACCEPTING_RECHECK_S)
+        elif self._want_accept:
             timeout = min(timeout, RECHECK_S)
         super().wait_for_and_dispatch_events(timeout)
 
+    # --- main thread: accept, reap, heartbeat ---------------------------------------------------
+
     def run(self):
+        # The method queue only wakes this loop when a signal asks the worker to stop.
+        self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks)
+        self.set_accept_enabled(True)
+        threads = [threading.Thread(target=self._serve, name=f"gunicorn-{i}", daemon=True)
+                   for i in range(self.cfg.threads)]
+        for t in threads:
+            t.start()
         try:
-            super().run()
+            next_reap = 0.0
+            while self.alive:
+                self.notify()
+                can_accept = self.nr_conns < self.worker_connections
+                if can_accept != self._accepting:
+                    self.set_accept_enabled(can_accept)
+                self.wait_for_and_dispatch_events(timeout=1.0)
+                if not self.is_parent_alive():
+                    break
+                now = time.monotonic()
+                if now >= next_reap:
+                    self._reap(now)
+                    next_reap = now + REAP_EVERY_S
+            self._drain()
         finally:
+            self._stopping = True
+            for t in threads:
+                t.join(1.0)
+            with self._lock:
+                for fd in list(self._open):
+                    self._close(fd)
+            self._epoll.close()
+            self.tpool.shutdown(wait=False)
+            self.poller.close()
+            self.method_queue.close()
             _beats[self._slot] = 0.0  # free the slot at once
+            for s in self.sockets:
+                s.close()
+
+    def _drain(self):
+        """Stop accepting; wait for the requests in flight (at most graceful_timeout). Idle
+        connections stay open STOP_KEEPALIVE_LINGER at most, for a request a client may already be
+        sending: it is answered with `Connection: close` (gunicorn does so once `alive` is False)."""
+        self.set_accept_enabled(False)
+        linger = time.monotonic() + STOP_KEEPALIVE_LINGER
+        with self._lock:
+            for conn in self._open.values():
+                conn.timeout = min(conn.timeout, linger)
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        while self.nr_conns > 0 and time.monotonic() < deadline:
+            self.notify()
+            time.sleep(0.05)
+            self._reap(time.monotonic())
+
+    def accept(self, listener):
+        try:
+            sock, addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        conn = TConn(self.cfg, sock, addr, listener.getsockname())
+        sock.setblocking(True)  # TConn made it non-blocking; reads happen once epoll says readable
+        conn.set_timeout()  # a connection that sends nothing is closed like an idle one
+        fd = sock.fileno()
+        with self._lock:
+            self.nr_conns += 1
+            self._open[fd] = conn
+            self._epoll.register(fd, _ARMED)
+
+    def _close(self, fd: int):
+        """Close a connection (the lock held)."""
+        conn = self._open.pop(fd)
+        self._busy.discard(fd)
+        self.nr_conns -= 1
+        _conns[self._slot] = self.nr_conns
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            pass
+        conn.close()
+
+    def _reap(self, now: float):
+        with self._lock:
+            for fd in [fd for fd, conn in self._open.items() if fd not in self._busy and conn.timeout < now]:
+                self._close(fd)
+
+    # --- serving threads -------------------------------------------------------------------
+
+    def _serve(self):
+        epoll, lock, open_, busy = self._epoll, self._lock, self._open, self._busy
+        while not self._stopping:
+            try:
+                events = epoll.poll(0.5, 1)
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):  # the epoll set was closed: the worker is exiting
+                return
+            for fd, _ in events:
+                with lock:
+                    conn = open_.get(fd)
+                    if conn is None or fd in busy:
+                        continue
+                    busy.add(fd)
+                # A new connection's fd may be a number just freed by a closed one whose event
+                # this thread picked up: serve it only once it has sent something.
+                if not conn.initialized and not _has_data(conn.sock):
+                    with lock:
+                        busy.discard(fd)
+                        epoll.modify(fd, _ARMED)
+                    continue
+                conn.data_ready = True  # no wait in handle(): epoll said it is readable
+                keep = self.handle(conn)
+                # Requests the client already sent (pipelined) are in the parser's buffer, which
+                # epoll cannot see: serve them now.
+                while keep is True and conn.parser.unreader.buf.getvalue():
+                    keep = self.handle(conn)
+                with lock:
+                    if keep is True:
+                        busy.discard(fd)
+                        conn.set_timeout()
+                        if not self.alive:
+                            conn.timeout = min(conn.timeout, time.monotonic() + STOP_KEEPALIVE_LINGER)
+                        epoll.modify(fd, _ARMED)
+                    else:
+                        self._close(fd)

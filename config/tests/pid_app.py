@@ -27,3 +27,12 @@ def echo(environ, start_response):
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def slow(environ, start_response):
+    """The worker's pid after sleeping ?s seconds (default 0.5): a request that holds a thread."""
+    import time
+    from urllib.parse import parse_qs
+
+    time.sleep(float(parse_qs(environ["QUERY_STRING"]).get("s", ["0.5"])[0]))
+    return application(environ, start_response)

@@ -1,6 +1,8 @@
 """The balanced gunicorn worker (config/gunicorn_worker.py) under real gunicorn processes."""
 import http.client
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,31 +20,59 @@ ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
-@pytest.fixture
-def server():
+def start(app="application", workers=4, threads=2, keepalive=30):
+    """gunicorn with config/gunicorn.py's settings, once each of its workers has answered."""
     port = free_port()
     proc = subprocess.Popen(
-        [str(GUNICORN), "config.tests.pid_app:application", "-c", "python:config.gunicorn", "--bind",
-         f"127.0.0.1:{port}", "--workers", "4", "--threads", "2", "--keep-alive", "30", "--log-level", "warning"],
+        [str(GUNICORN), f"config.tests.pid_app:{app}", "-c", "python:config.gunicorn", "--bind",
+         f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads), "--keep-alive", str(keepalive),
+         "--log-level", "warning"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 30
+    pids = set()
+    # Wait until every worker answers (each has claimed its slot by then).
+    while len(pids) < workers and time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/?s=0")
+            pids.add(conn.getresponse().read())
+            conn.close()
+        except OSError:
+            time.sleep(0.1)
+    if len(pids) < workers:
+        proc.kill()
+        pytest.fail(f"gunicorn did not start its {workers} workers")
+    return proc, port
+
+
+@pytest.fixture
+def server():
+    proc, port = start()
     try:
-        deadline = time.time() + 30
-        pids = set()
-        # Wait until all four workers answer (each has claimed its slot by then).
-        while len(pids) < 4 and time.time() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/")
-                pids.add(conn.getresponse().read())
-                conn.close()
-            except OSError:
-                time.sleep(0.1)
-        if len(pids) < 4:
-            pytest.fail("gunicorn did not start its 4 workers")
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def one_worker(request):
+    """One worker with 2 threads serving pid_app.slow; options from @pytest.mark.parametrize's
+    indirect value (keepalive)."""
+    proc, port = start("slow", workers=1, **getattr(request, "param", {}))
+    try:
+        yield proc, port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def get(port_or_conn, path="/?s=0"):
+    conn = (http.client.HTTPConnection("127.0.0.1", port_or_conn, timeout=10)
+            if isinstance(port_or_conn, int) else port_or_conn)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    return resp.status, resp.read(), resp.getheader("Connection")
 
 
 def test_kept_alive_connections_are_spread_evenly(server):
@@ -101,3 +131,100 @@ def test_claimed_slots_bound_the_scan(monkeypatch):
     gunicorn_worker._beats[0] = 0.0  # worker 0 exits; its replacement takes the freed slot
     assert gunicorn_worker._claim_slot() == 0
     assert gunicorn_worker._used.value == 2
+
+
+def test_closed_connections_are_counted_out(server):
+    """Workers count a connection out when its client hangs up: after closing the connections
+    one worker held, the next connections go to that worker (it holds the fewest)."""
+    conns = [http.client.HTTPConnection("127.0.0.1", server, timeout=10) for _ in range(8)]
+    for conn in conns:
+        conn.connect()
+        time.sleep(0.05)  # one at a time: each worker's count is published before the next
+    pids = [get(conn)[1] for conn in conns]
+    assert sorted(Counter(pids).values()) == [2, 2, 2, 2]
+    emptied = pids[0]
+    for conn, pid in zip(conns, pids, strict=True):
+        if pid == emptied:
+            conn.close()
+    time.sleep(0.5)
+    fresh = [http.client.HTTPConnection("127.0.0.1", server, timeout=10) for _ in range(2)]
+    for conn in fresh:
+        conn.connect()
+        time.sleep(0.05)
+    assert [get(conn)[1] for conn in fresh] == [emptied, emptied]
+    for conn in conns + fresh:
+        conn.close()
+
+
+def test_idle_connections_hold_no_thread(one_worker):
+    """Connections that send nothing, or nothing after their first request, do not hold either
+    of the worker's two threads: a fifth client is answered at once."""
+    _, port = one_worker
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    kept = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(3)]
+    for conn in kept:
+        assert get(conn)[0] == 200
+    started = time.monotonic()
+    assert get(port)[0] == 200
+    assert time.monotonic() - started < 1.0
+    for sock in silent:
+        sock.close()
+    for conn in kept:
+        conn.close()
+
+
+def test_two_threads_serve_two_slow_requests_at_once(one_worker):
+    _, port = one_worker
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(get(port, "/?s=1"))) for _ in range(2)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r[0] for r in results] == [200, 200]
+    assert time.monotonic() - started < 1.8  # one after the other would take 2 s
+
+
+def test_pipelined_requests_are_all_answered(one_worker):
+    """Requests a client sends back to back without waiting are buffered by the parser, where
+    epoll cannot see them: each is answered, in order."""
+    _, port = one_worker
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /?s=0 HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+
+
+@pytest.mark.parametrize("one_worker", [{"keepalive": 1}], indirect=True)
+def test_idle_connections_are_closed_after_the_keepalive_timeout(one_worker):
+    _, port = one_worker
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as silent, \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as kept:
+        kept.sendall(b"GET /?s=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # closed by the worker
+        assert kept.recv(1) == b""
+        assert 0.5 < time.monotonic() - started < 4
+
+
+def test_sigterm_finishes_the_requests_in_flight(one_worker):
+    """A graceful stop answers the request in progress; the kept-alive connection is then closed
+    (after gunicorn's linger for a request already on its way) and the server exits cleanly."""
+    proc, port = one_worker
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    results = []
+    client = threading.Thread(target=lambda: results.append(get(conn, "/?s=1")))
+    client.start()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    client.join()
+    status, pid, _ = results[0]
+    assert status == 200 and pid.isdigit()
+    conn.sock.settimeout(10)
+    assert conn.sock.recv(1) == b""
+    assert proc.wait(timeout=15) == 0
