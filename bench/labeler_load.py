@@ -1,7 +1,7 @@
 """Labelers under load: next-task + submit over HTTP, against gunicorn on PostgreSQL.
 
     .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--warmup 3]
-        [--tasks 8000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
+        [--tasks 16000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
         [--server gunicorn|granian] [--workers 2 --threads 2] [--worker-class gthread|sync]
         [--server-args '--reuse-port']   # more gunicorn options
         [--url http://127.0.0.1:8000]   # point it at a server you started yourself
@@ -440,7 +440,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--tasks", type=int, default=8000)
+    ap.add_argument("--tasks", type=int, default=16000)
     ap.add_argument("--warmup", type=float, default=3.0,
                     help="seconds of calls before timing starts (fresh server processes, connections)")
     ap.add_argument("--db", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rl_q_bench"))
