@@ -234,24 +234,84 @@ def cpu_delta(before: dict, after: dict) -> dict:
 # --- the HTTP labelers ----------------------------------------------------------------------
 
 class Client:
+    """One labeler's keep-alive HTTP/1.1 connection, spoken over a plain socket: the requests are
+    formatted directly and a response is read by its Content-Length (or chunks). The clients share
+    the 2 cores with the server, and http.client, which parses every response's headers with the
+    email package, cost ~0.25 ms of CPU per cycle more (the server's own cost is unchanged)."""
+
     def __init__(self, host: str, port: int, token: str):
-        self.host, self.port = host, port
-        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json",
-                        "Accept": "application/json"}
-        self.conn = http.client.HTTPConnection(host, port, timeout=60)
+        self.addr = (host, port)
+        self.head = (f"Host: {host}:{port}\r\nAuthorization: Token {token}\r\n"
+                     "Content-Type: application/json\r\nAccept: application/json\r\n").encode()
+        self.sock = None
+        self.buf = b""
+
+    def _connect(self):
+        self.sock = socket.create_connection(self.addr, timeout=60)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _line(self) -> bytes:
+        while (end := self.buf.find(b"\r\n")) < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf[:end], self.buf[end + 2:]
+        return line
+
+    def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        if self.sock is None:
+            self._connect()
+        self.sock.sendall(request)
+        status = int(self._line().split(b" ", 2)[1])
+        headers = {}
+        while line := self._line():
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" in headers:
+            body = self._read(int(headers[b"content-length"]))
+        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            parts = []
+            while size := int(self._line().split(b";")[0], 16):
+                parts.append(self._read(size))
+                self._read(2)
+            while self._line():  # trailers
+                pass
+            body = b"".join(parts)
+        else:
+            raise http.client.HTTPException(f"response {status} without a length")
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.close()
+        return status, body
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
 
     def post(self, path: str, body: dict | None = None) -> tuple[int, dict]:
-        data = json.dumps(body or {})
+        data = json.dumps(body or {}).encode()
+        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (path.encode(), self.head, len(data), data)
         for attempt in range(2):
             try:
-                self.conn.request("POST", path, body=data, headers=self.headers)
-                resp = self.conn.getresponse()
-                return resp.status, json.loads(resp.read() or b"{}")
+                status, raw = self._exchange(request)
             except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                # A request on a connection the server has just closed: reconnect, once.
+                self.close()
                 if attempt:
                     raise
+            else:
+                return status, json.loads(raw or b"{}")
         raise AssertionError("unreachable")
 
 
