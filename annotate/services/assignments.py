@@ -141,8 +141,9 @@ def _sweep_due(project_id: int) -> bool:
 # queries (an Exists subquery, F expressions, joins) cost more CPU than PostgreSQL spent
 # running them (bench/labeler_load.py: 4.2 ms of Python per next-task call before, see
 # docs/benchmarks.md). Same statements on PostgreSQL and SQLite, except the row locks and, on
-# PostgreSQL, the lease of a real task in one statement (_lease_real_at_once) and a ranking
-# inserted with the statement that closes its lease.
+# PostgreSQL, the common next-task call in one statement (_lease_real_at_once, with the function
+# annotate_lease_gate of migration 0004) and a ranking inserted with the statement that closes its
+# lease.
 
 def _lock_clause(of: str = "", skip_locked: bool = False) -> str:
     if not connection.features.has_select_for_update:
@@ -223,8 +224,14 @@ def _candidate_ids(task_id: int) -> list[int]:
 
 
 def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
+    project_id = project if isinstance(project, int) else project.pk
+    roll = _rng.random()  # below the project's gold_rate: a gold task this time
+    if connection.vendor == "postgresql":
+        passed, assignment = _lease_real_at_once(user=user, project_id=project_id, now=now, roll=roll)
+        if passed:
+            return assignment  # a real task, or None: no work (the labeler holds no live lease)
+        # Not a member, paused, before qualification, a gold task, or a live lease: below.
     with transaction.atomic():
-        project_id = project if isinstance(project, int) else project.pk
         member = _member(user=user, project_id=project_id)
         if member is None:
             if isinstance(project, int):
@@ -234,11 +241,7 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
         if member.m_is_paused:
             raise PermissionDenied(f"Your work on this project is paused: {member.m_paused_reason or 'ask an admin'}.")
         gated = project.qualification_required and member.m_qualification_status != QualificationStatus.PASSED
-        gold = not gated and project.gold_rate > 0 and _rng.random() < project.gold_rate
-        if not gated and not gold and connection.vendor == "postgresql":
-            # The common case: a real task, or the live lease, in one statement.
-            return _lease_real_at_once(user=user, project=project, now=now) or _live_lease(
-                user=user, project_id=project.pk, now=now)
+        gold = not gated and project.gold_rate > 0 and roll < project.gold_rate
         live = _live_lease(user=user, project_id=project.pk, now=now)
         if live is not None:
             return live
@@ -272,47 +275,59 @@ LEASE_COLUMNS = ("task_id", "labeler_id", "project_id", "state", "leased_at", "e
                  "skip_reason", "shown_order")
 
 
-def _lease_real_at_once(*, user, project: Project, now) -> Assignment | None:
-    """PostgreSQL: unless the labeler holds a live lease, pick the next real task (as
-    _pick_real), count its lease, and insert the assignment with its candidates in a random
-    order, returning the task, its prompt and its candidates' texts: one statement instead of
-    three. With the ranking inserted by the statement that closes its lease, a labeler's next +
-    submit cycle went from 11 round trips to 8, and used ~20 % less PostgreSQL CPU and ~1/3 less
-    system CPU (docs/benchmarks.md, "2026-12-04 (evening)"). None when nothing was leased (no work,
-    or a live lease: the caller looks for it). Call inside the transaction holding the membership
-    lock. The INSERT's columns are written out (LEASE_COLUMNS; a test holds them to the model's
-    fields, so a new Assignment field cannot be left to a database default)."""
-    expires = now + timedelta(seconds=project.lease_seconds)
+def _lease_real_at_once(*, user, project_id: int, now, roll: float) -> tuple[bool, Assignment | None]:
+    """PostgreSQL: the common next-task call in one statement, outside any transaction.
+
+    The function annotate_lease_gate (migration 0004) takes the labeler's membership row lock
+    and passes only a labeler who may get a real task now (a member, not paused, qualified if
+    asked, not drawn for gold: `roll` >= the project's gold_rate) and holds no live lease; it
+    reads the live lease with a statement of its own, after the lock (a statement that waited
+    for a lock still sees the database as it was when it started, and would miss the lease
+    taken by the call it waited for). Then the statement picks the next real task (as
+    _pick_real, FOR UPDATE SKIP LOCKED), counts its lease, inserts the assignment with its
+    candidates in a random order, and returns the task, its project, its prompt and its
+    candidates' texts. Returns (passed, assignment): (True, None) is no work; (False, None)
+    leaves the call to the transactional path (_lease_next). Before, the same took BEGIN, the
+    membership lock, this statement and COMMIT: four round trips (docs/benchmarks.md). The
+    INSERT's columns are written out (LEASE_COLUMNS; a test holds them to the model's fields,
+    so a new Assignment field cannot be left to a database default)."""
     ops = connection.ops
     rows = row_objects(Task, (
-        "WITH live AS (" + LIVE_LEASE + "),"
+        "WITH gate AS MATERIALIZED (SELECT annotate_lease_gate(%s::bigint, %s::bigint, %s::timestamptz, %s::float8) AS ok),"
         " picked AS (UPDATE annotate_task SET active_leases = active_leases + 1 WHERE id = ("
-        + PICK_REAL.replace(" ORDER BY", " AND NOT EXISTS (SELECT 1 FROM live) ORDER BY")
+        + PICK_REAL.replace(" ORDER BY", " AND (SELECT ok FROM gate) ORDER BY")
         + _lock_clause("t", skip_locked=True) + ") RETURNING *),"
         " cand AS (SELECT tc.position, c.id, c.text FROM annotate_taskcandidate tc"
         "  JOIN annotate_candidate c ON c.id = tc.candidate_id WHERE tc.task_id = (SELECT id FROM picked)),"
         f" ins AS (INSERT INTO annotate_assignment ({', '.join(LEASE_COLUMNS)})"
-        "  SELECT picked.id, %s, %s, 'active', %s, %s, NULL, '',"
-        "  COALESCE((SELECT jsonb_agg(cand.id ORDER BY random()) FROM cand), '[]'::jsonb) FROM picked"
+        "  SELECT picked.id, %s, picked.project_id, 'active', %s,"
+        "  %s::timestamptz + make_interval(secs => pj.lease_seconds), NULL, '',"
+        "  COALESCE((SELECT jsonb_agg(cand.id ORDER BY random()) FROM cand), '[]'::jsonb)"
+        "  FROM picked JOIN annotate_project pj ON pj.id = picked.project_id"
         "  RETURNING id, shown_order)"
-        " SELECT picked.*, ins.id AS a_id, ins.shown_order AS a_shown_order, pr.conversation AS p_conversation,"
+        " SELECT gate.ok AS g_ok, picked.*, ins.id AS a_id, ins.shown_order AS a_shown_order,"
+        " pr.conversation AS p_conversation,"
         " ARRAY(SELECT cand.id FROM cand ORDER BY cand.position) AS c_ids,"
-        " ARRAY(SELECT cand.text FROM cand ORDER BY cand.position) AS c_texts"
-        " FROM picked JOIN ins ON true JOIN annotate_prompt pr ON pr.id = picked.prompt_id"),
-        [user.pk, project.pk, ops.adapt_datetimefield_value(now), project.pk, user.pk,
-         user.pk, project.pk, ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(expires)])
-    if not rows:
-        return None
-    task, shown, conversation = rows[0], rows[0].a_shown_order, rows[0].p_conversation
+        " ARRAY(SELECT cand.text FROM cand ORDER BY cand.position) AS c_texts, "
+        + joined_columns(Project, "p", "project")
+        + " FROM gate LEFT JOIN picked ON true LEFT JOIN ins ON true"
+        " LEFT JOIN annotate_prompt pr ON pr.id = picked.prompt_id LEFT JOIN annotate_project p ON p.id = picked.project_id"),
+        [user.pk, project_id, ops.adapt_datetimefield_value(now), roll, project_id, user.pk,
+         user.pk, ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(now)],
+        joined={"project": Project})
+    row = rows[0]
+    if not row.g_ok or row.a_id is None:
+        return bool(row.g_ok), None
+    task, project, shown, conversation = row, row.project, row.a_shown_order, row.p_conversation
     task.prompt = Prompt.from_db(connection.alias, ["id", "conversation"], [
         task.prompt_id, json.loads(conversation) if isinstance(conversation, str) else conversation])
     assignment = Assignment(
-        id=rows[0].a_id, task=task, labeler=user, project=project, state=AssignmentState.ACTIVE, leased_at=now,
-        expires_at=expires, finished_at=None, skip_reason="",
+        id=row.a_id, task=task, labeler=user, project=project, state=AssignmentState.ACTIVE, leased_at=now,
+        expires_at=now + timedelta(seconds=project.lease_seconds), finished_at=None, skip_reason="",
         shown_order=json.loads(shown) if isinstance(shown, str) else shown)
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.candidate_texts = dict(zip(task.c_ids, task.c_texts, strict=True))  # for candidates_shown
-    return assignment
+    return True, assignment
 
 
 def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assignment:

@@ -306,8 +306,56 @@ def test_a_lease_returns_what_was_stored(project, labeler, make_ranking_task):
     stored = Assignment.objects.get(pk=leased.pk)
     for field in Assignment._meta.concrete_fields:
         assert getattr(leased, field.attname) == getattr(stored, field.attname), field.name
+    # The task (its lease counted) and the project come with the same statement on PostgreSQL.
+    for name, model in (("task", Task), ("project", type(project))):
+        for field in model._meta.concrete_fields:
+            assert getattr(getattr(leased, name), field.attname) == getattr(getattr(stored, name), field.attname), (
+                name, field.name)
+    assert stored.task.active_leases == 1
     assert sorted(stored.shown_order) == sorted(leased.task.candidate_ids())
     assert leased.task.prompt.conversation == stored.task.prompt.conversation
     from annotate.selectors import candidates_shown
 
     assert [c.id for c in candidates_shown(assignment=leased)] == stored.shown_order
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_next_task_call_is_one_statement_and_the_rest_take_the_full_path(
+        project, labeler, admin_user, make_ranking_task):
+    """The common call (a real task, nothing held) is one statement, its membership lock and
+    checks in annotate_lease_gate; a live lease, a pause, a gold draw and the qualification gate
+    are left to the transactional path, which answers as on SQLite."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project.gold_rate = 0
+    project.save()
+    real = {make_ranking_task(k=3).pk for _ in range(4)}
+    _rank_as_shown(labeler, task_next_for_labeler(user=labeler, project=project))  # sweeps once
+    with CaptureQueriesContext(connection) as queries:
+        leased = task_next_for_labeler(user=labeler, project=project.pk)
+    assert leased.task_id in real and len(queries) == 1 and "annotate_lease_gate" in queries[0]["sql"]
+    with CaptureQueriesContext(connection) as queries:
+        assert task_next_for_labeler(user=labeler, project=project.pk).pk == leased.pk  # the live lease
+    assert len(queries) > 1
+    _rank_as_shown(labeler, leased)
+
+    membership = Membership.objects.get(user=labeler, project=project)
+    membership.is_paused, membership.paused_reason = True, "on hold"
+    membership.save()
+    with pytest.raises(PermissionDenied, match="paused: on hold"):
+        task_next_for_labeler(user=labeler, project=project.pk)
+    membership.is_paused = False
+    membership.save()
+
+    gold = _make_gold(admin_user, make_ranking_task)
+    project.gold_rate = 1.0
+    project.save()
+    assert task_next_for_labeler(user=labeler, project=project.pk).task_id == gold.pk
+    Assignment.objects.filter(labeler=labeler, state=AssignmentState.ACTIVE).update(state=AssignmentState.SKIPPED)
+
+    project.gold_rate = 0
+    project.qualification_required = True
+    project.save()
+    screening = _make_gold(admin_user, make_ranking_task, screening=True)
+    assert task_next_for_labeler(user=labeler, project=project.pk).task_id == screening.pk
