@@ -207,7 +207,9 @@ class BalancedThreadWorker(ThreadWorker):
 
     def _close(self, fd: int):
         """Close a connection (the lock held)."""
-        conn = self._open.pop(fd)
+        conn = self._open.pop(fd, None)
+        if conn is None:  # closed at exit while a thread still served it
+            return
         self._busy.discard(fd)
         self.nr_conns -= 1
         _conns[self._slot] = self.nr_conns
