@@ -13,7 +13,8 @@ connections than the least loaded live worker. The counts live in shared memory 
 allocates when it imports this module, before it forks; each worker publishes its count and a
 heartbeat on every turn of its main loop (and its count whenever a connection closes), and a slot
 whose heartbeat is older than STALE_S (a worker that died) is ignored, so one dead worker cannot
-stop the others from accepting.
+stop the others from accepting. A stopping worker publishes the highest count (it takes no more)
+and keeps its heartbeat until it exits.
 
 **No hand-off per request.** In gthread, the main thread waits for a readable connection, takes it
 out of its selector and queues it to the thread pool; a pool thread serves the request and queues
@@ -27,9 +28,13 @@ connections idle for longer than the keep-alive timeout, and heartbeats. At C=32
 took ~15 % of the app's CPU per labeler cycle and ~20 % of the p99 (docs/benchmarks.md).
 
 Requests are parsed and answered by gunicorn's own code (`ThreadWorker.handle`: limits, errors,
-keep-alive, max_requests); on SIGTERM the worker stops accepting, finishes the requests in flight,
-answers requests that arrive within STOP_KEEPALIVE_LINGER with `Connection: close`, then exits.
-Only HTTP/1 is served this way (gunicorn's HTTP/2 is not enabled in config/gunicorn.py).
+keep-alive, max_requests); a connection is closed after draining what the client sent unread (as
+gunicorn's close_graceful, without waiting for the client's FIN). On SIGTERM the worker stops
+accepting, finishes the requests in flight, answers requests that arrive within
+STOP_KEEPALIVE_LINGER with `Connection: close`, then exits. Only HTTP/1 is served this way
+(gunicorn's HTTP/2 is not enabled in config/gunicorn.py). Bookkeeping is per connection object, not
+per fd number: gunicorn may close a socket itself while serving it (a response that breaks off),
+and the kernel reuses the number for the next connection accepted.
 
     gunicorn config.wsgi:application -c python:config.gunicorn
 """
@@ -52,6 +57,7 @@ RECHECK_S = 0.02  # while waiting for its turn to accept, a worker looks again t
 # the fewest connections: others' counts fall when their clients hang up.
 ACCEPTING_RECHECK_S = 0.1
 REAP_EVERY_S = 0.5  # idle connections are looked for this often
+DRAINING = 2**31 - 1  # the count a draining worker publishes: it takes no new connection
 _ARMED = select.EPOLLIN | select.EPOLLONESHOT
 
 _conns = multiprocessing.RawArray("i", SLOTS)
@@ -93,24 +99,52 @@ def _has_data(sock) -> bool:
     return True
 
 
+def _close_socket(sock) -> None:
+    """Close without a reset: unread bytes in the receive buffer (a malformed request's rest, a
+    request pipelined behind a `Connection: close` answer) would make the kernel send RST, which
+    can destroy the response the client has not read yet; they are drained first, after the FIN
+    (gunicorn's close_graceful, without its wait of up to 2 s for the client's FIN: a serving
+    thread does this)."""
+    if sock.fileno() >= 0 and _has_data(sock):
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            for _ in range(16):
+                if not sock.recv(65536, socket.MSG_DONTWAIT):
+                    break
+        except OSError:
+            pass
+    sock.close()
+
+
+class _Conn(TConn):
+    """gunicorn's connection, with the worker's bookkeeping: its fd number (the socket's
+    fileno() is -1 once closed), whether a thread is serving it, whether it was counted out."""
+
+    fd = -1
+    busy = False
+    gone = False
+
+
 class BalancedThreadWorker(ThreadWorker):
     _slot = -1
     _want_accept = False
+    _draining = False
 
     def init_process(self):
         self._slot = _claim_slot()
         self._epoll = select.epoll()
-        self._lock = threading.Lock()  # guards _open, _busy and nr_conns
-        self._open: dict[int, TConn] = {}  # fd -> connection
-        self._busy: set[int] = set()  # fds a thread is serving (not armed in the epoll set)
+        self._lock = threading.Lock()  # guards _open, the connections' busy and gone, nr_conns
+        self._open: dict[int, _Conn] = {}  # fd -> connection
         self._stopping = False
         super().init_process()
 
     # --- balance ---------------------------------------------------------------------------
 
     def _publish(self) -> float:
+        """The count others compare with, and the heartbeat. A draining worker accepts no more
+        and says so with the highest count, so no other worker waits for it to take its turn."""
         now = time.monotonic()
-        _conns[self._slot], _beats[self._slot] = self.nr_conns, now
+        _conns[self._slot], _beats[self._slot] = DRAINING if self._draining else self.nr_conns, now
         return now
 
     def set_accept_enabled(self, enabled):
@@ -140,9 +174,9 @@ class BalancedThreadWorker(ThreadWorker):
         # The method queue only wakes this loop when a signal asks the worker to stop.
         self.poller.register(self.method_queue.fileno(), selectors.EVENT_READ, self.method_queue.run_callbacks)
         self.set_accept_enabled(True)
-        threads = [threading.Thread(target=self._serve, name=f"gunicorn-{i}", daemon=True)
-                   for i in range(self.cfg.threads)]
-        for t in threads:
+        self._threads = [threading.Thread(target=self._serve, name=f"gunicorn-{i}", daemon=True)
+                         for i in range(self.cfg.threads)]
+        for t in self._threads:
             t.start()
         try:
             next_reap = 0.0
@@ -158,14 +192,18 @@ class BalancedThreadWorker(ThreadWorker):
                 if now >= next_reap:
                     self._reap(now)
                     next_reap = now + REAP_EVERY_S
+                if not all(t.is_alive() for t in self._threads):
+                    self.log.error("A serving thread died: restarting the worker.")
+                    self.alive = False
             self._drain()
         finally:
             self._stopping = True
-            for t in threads:
+            for t in self._threads:
                 t.join(1.0)
             with self._lock:
-                for fd in list(self._open):
-                    self._close(fd)
+                for conn in list(self._open.values()):
+                    self._forget(conn)
+                    conn.close()
             self._epoll.close()
             self.tpool.shutdown(wait=False)
             self.poller.close()
@@ -177,8 +215,10 @@ class BalancedThreadWorker(ThreadWorker):
     def _drain(self):
         """Stop accepting; wait for the requests in flight (at most graceful_timeout). Idle
         connections stay open STOP_KEEPALIVE_LINGER at most, for a request a client may already be
-        sending: it is answered with `Connection: close` (gunicorn does so once `alive` is False)."""
+        sending: it is answered with `Connection: close` (gunicorn does so once `alive` is False).
+        The slot keeps its heartbeat, so no new worker claims it meanwhile."""
         self.set_accept_enabled(False)
+        self._draining = True
         linger = time.monotonic() + STOP_KEEPALIVE_LINGER
         with self._lock:
             for conn in self._open.values():
@@ -186,6 +226,7 @@ class BalancedThreadWorker(ThreadWorker):
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.nr_conns > 0 and time.monotonic() < deadline:
             self.notify()
+            self._publish()
             time.sleep(0.05)
             self._reap(time.monotonic())
 
@@ -196,38 +237,51 @@ class BalancedThreadWorker(ThreadWorker):
             if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        conn = TConn(self.cfg, sock, addr, listener.getsockname())
-        sock.setblocking(True)  # TConn made it non-blocking; reads happen once epoll says readable
+        conn = _Conn(self.cfg, sock, addr, listener.getsockname())
+        sock.setblocking(True)  # _Conn made it non-blocking; reads happen once epoll says readable
         conn.set_timeout()  # a connection that sends nothing is closed like an idle one
-        fd = sock.fileno()
+        conn.fd = fd = sock.fileno()
         with self._lock:
+            old = self._open.get(fd)
+            if old is not None:
+                # The fd number of a connection whose socket gunicorn closed while a thread served
+                # it (an error after the response started): that one is gone, and its closed
+                # socket left the epoll set with it.
+                old.gone = True
+                self.nr_conns -= 1
             self.nr_conns += 1
             self._open[fd] = conn
             self._epoll.register(fd, _ARMED)
+        self._publish()
 
-    def _close(self, fd: int):
-        """Close a connection (the lock held)."""
-        conn = self._open.pop(fd, None)
-        if conn is None:  # closed at exit while a thread still served it
+    def _forget(self, conn: _Conn):
+        """Count a connection out and take it off the epoll set (the lock held); the caller closes
+        its socket."""
+        if conn.gone:
             return
-        self._busy.discard(fd)
+        conn.gone = True
         self.nr_conns -= 1
-        _conns[self._slot] = self.nr_conns
-        try:
-            self._epoll.unregister(fd)
-        except (OSError, ValueError):
-            pass
-        conn.close()
+        if self._open.get(conn.fd) is conn:
+            del self._open[conn.fd]
+            try:
+                self._epoll.unregister(conn.fd)
+            except (OSError, ValueError):
+                pass
+        if not self._draining:
+            _conns[self._slot] = self.nr_conns
 
     def _reap(self, now: float):
         with self._lock:
-            for fd in [fd for fd, conn in self._open.items() if fd not in self._busy and conn.timeout < now]:
-                self._close(fd)
+            idle = [conn for conn in self._open.values() if not conn.busy and conn.timeout < now]
+            for conn in idle:
+                self._forget(conn)
+        for conn in idle:
+            conn.close()
 
     # --- serving threads -------------------------------------------------------------------
 
     def _serve(self):
-        epoll, lock, open_, busy = self._epoll, self._lock, self._open, self._busy
+        epoll, lock, open_ = self._epoll, self._lock, self._open
         while not self._stopping:
             try:
                 events = epoll.poll(0.5, 1)
@@ -238,28 +292,39 @@ class BalancedThreadWorker(ThreadWorker):
             for fd, _ in events:
                 with lock:
                     conn = open_.get(fd)
-                    if conn is None or fd in busy:
+                    if conn is None or conn.busy:
                         continue
-                    busy.add(fd)
-                # A new connection's fd may be a number just freed by a closed one whose event
-                # this thread picked up: serve it only once it has sent something.
-                if not conn.initialized and not _has_data(conn.sock):
+                    conn.busy = True
+                try:
+                    self._serve_one(conn)
+                except Exception:  # noqa: BLE001 - a thread must outlive any one connection
+                    self.log.exception("Error serving a connection")
                     with lock:
-                        busy.discard(fd)
-                        epoll.modify(fd, _ARMED)
-                    continue
-                conn.data_ready = True  # no wait in handle(): epoll said it is readable
-                keep = self.handle(conn)
-                # Requests the client already sent (pipelined) are in the parser's buffer, which
-                # epoll cannot see: serve them now.
-                while keep is True and conn.parser.unreader.buf.getvalue():
-                    keep = self.handle(conn)
-                with lock:
-                    if keep is True:
-                        busy.discard(fd)
-                        conn.set_timeout()
-                        if not self.alive:
-                            conn.timeout = min(conn.timeout, time.monotonic() + STOP_KEEPALIVE_LINGER)
-                        epoll.modify(fd, _ARMED)
-                    else:
-                        self._close(fd)
+                        self._forget(conn)
+                    conn.sock.close()
+
+    def _serve_one(self, conn: _Conn):
+        # An event picked up just before its connection was closed may belong to the fd number's
+        # new connection, which may have nothing to read: serve only what would not block.
+        if not _has_data(conn.sock):
+            with self._lock:
+                conn.busy = False
+                if not conn.gone:
+                    self._epoll.modify(conn.fd, _ARMED)
+            return
+        conn.data_ready = True  # no wait in handle(): the socket is readable
+        keep = self.handle(conn)
+        # Requests the client already sent (pipelined) are in the parser's buffer, which epoll
+        # cannot see: serve them now.
+        while keep is True and conn.parser.unreader.buf.getvalue():
+            keep = self.handle(conn)
+        with self._lock:
+            conn.busy = False
+            if keep is True and not conn.gone:
+                conn.set_timeout()
+                if not self.alive:
+                    conn.timeout = min(conn.timeout, time.monotonic() + STOP_KEEPALIVE_LINGER)
+                self._epoll.modify(conn.fd, _ARMED)
+                return
+            self._forget(conn)
+        _close_socket(conn.sock)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import random
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Model, OuterRef
 from django.utils import timezone
 
@@ -227,10 +228,19 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
     project_id = project if isinstance(project, int) else project.pk
     roll = _rng.random()  # below the project's gold_rate: a gold task this time
     if connection.vendor == "postgresql":
-        passed, assignment = _lease_real_at_once(user=user, project_id=project_id, now=now, roll=roll)
+        try:
+            # Inside a caller's transaction, a savepoint keeps it usable should the statement fail.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                passed, assignment = _lease_real_at_once(user=user, project_id=project_id, now=now, roll=roll)
+        except IntegrityError:
+            # Its pick sees the labeler's assignments as of the statement's start: if the
+            # membership lock was held meanwhile by one of their other requests and a task they
+            # then submitted or skipped looks new to it, the assignment's uniqueness stops it.
+            passed = False
         if passed:
             return assignment  # a real task, or None: no work (the labeler holds no live lease)
-        # Not a member, paused, before qualification, a gold task, or a live lease: below.
+        # Not a member, paused, before qualification, a gold task, a live lease, or the above: the
+        # transactional path, whose statements start after the lock.
     with transaction.atomic():
         member = _member(user=user, project_id=project_id)
         if member is None:

@@ -36,3 +36,24 @@ def slow(environ, start_response):
 
     time.sleep(float(parse_qs(environ["QUERY_STRING"]).get("s", ["0.5"])[0]))
     return application(environ, start_response)
+
+
+def tricky(environ, start_response):
+    """/fail: a response that breaks after its headers went out (gunicorn then closes the
+    connection itself); /conns: the connection counts the workers publish (config/gunicorn_worker.py);
+    anything else: the worker's pid."""
+    path = environ["PATH_INFO"]
+    if path == "/fail":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body():
+            yield b"partial"
+            raise RuntimeError("the response breaks off")
+        return body()
+    if path == "/conns":
+        from config import gunicorn_worker
+
+        body = ",".join(str(gunicorn_worker._conns[i]) for i in range(gunicorn_worker._used.value)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    return application(environ, start_response)

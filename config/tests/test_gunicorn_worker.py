@@ -58,8 +58,9 @@ def server():
 @pytest.fixture
 def one_worker(request):
     """One worker with 2 threads serving pid_app.slow; options from @pytest.mark.parametrize's
-    indirect value (keepalive)."""
-    proc, port = start("slow", workers=1, **getattr(request, "param", {}))
+    indirect value (app, keepalive)."""
+    options = {"app": "slow", **getattr(request, "param", {})}
+    proc, port = start(options.pop("app"), workers=1, **options)
     try:
         yield proc, port
     finally:
@@ -118,6 +119,9 @@ def test_a_dead_workers_slot_does_not_block_the_others(monkeypatch):
     gunicorn_worker._beats[2] = now
     assert not gunicorn_worker.least_loaded(1, 2, now)
     assert gunicorn_worker.least_loaded(2, 0, now)
+    # A draining worker (stopping: it accepts nothing more) is never the one to wait for.
+    gunicorn_worker._conns[2] = gunicorn_worker.DRAINING
+    assert gunicorn_worker.least_loaded(1, 2, now)
 
 
 def test_claimed_slots_bound_the_scan(monkeypatch):
@@ -228,3 +232,51 @@ def test_sigterm_finishes_the_requests_in_flight(one_worker):
     conn.sock.settimeout(10)
     assert conn.sock.recv(1) == b""
     assert proc.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize("one_worker", [{"app": "tricky"}], indirect=True)
+def test_connections_gunicorn_closes_itself_are_counted_out_once(one_worker):
+    """A response that breaks off after its headers makes gunicorn close the socket inside the
+    request handling; the freed fd number is soon a new connection's. Two clients alternate such
+    requests with plain ones on fresh connections: every plain request is answered, and once all
+    are closed the worker counts just the one connection asking."""
+    _, port = one_worker
+    errors = []
+
+    def client():
+        for _ in range(60):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+                while sock.recv(65536):
+                    pass
+            status, pid, _ = get(port, "/")
+            if status != 200 or not pid.isdigit():
+                errors.append((status, pid))
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    time.sleep(0.3)
+    assert get(port, "/conns")[1] == b"1"
+
+
+def test_a_closed_connection_ends_with_a_fin_not_a_reset(one_worker):
+    """A request that asks to close, with a body the app does not read: the worker answers and
+    closes, draining the unread bytes first. Closed with unread bytes, the kernel sends a reset,
+    which can destroy an answer the client has not read yet (it does with some TCP stacks)."""
+    _, port = one_worker
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        body = b"x" * 60_000
+        sock.sendall(b"POST /?s=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        time.sleep(0.3)  # the answer and the close happen while the body sits unread
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pytest.fail(f"reset after {data[:40]!r}")
+    assert data.startswith(b"HTTP/1.1 200")

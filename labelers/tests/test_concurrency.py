@@ -208,3 +208,63 @@ def test_two_tabs_asking_at_once_get_one_lease(project, make_user, make_ranking_
     assert got[0].pk == got[1].pk
     assert Assignment.objects.filter(labeler=user, state=AssignmentState.ACTIVE).count() == 1
     connections.close_all()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_task_finished_while_the_next_call_waited_is_not_leased_again(project, make_user, make_ranking_task):
+    """The one-statement next-task reads the live lease after the membership lock, but picks with
+    the snapshot of its start. An expired lease answered late (or skipped) while the call waited
+    looks open to that pick; the assignment's uniqueness refuses the second lease, and the call
+    goes on through the transactional path instead of failing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project.gold_rate = 0
+    project.save()
+    task = make_ranking_task(k=2, submissions_required=2)
+    user = make_user("late")
+    membership = membership_set(project=project, user=user)
+    past = timezone.now() - timedelta(hours=2)
+    old = Assignment.objects.create(task=task, labeler=user, project=project, state=AssignmentState.EXPIRED,
+                                    leased_at=past, expires_at=past + timedelta(minutes=30),
+                                    shown_order=task.candidate_ids())
+    got, errors = [], []
+
+    def tab():
+        try:
+            got.append(task_next_for_labeler(user=user, project=project.pk))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def late_answer():  # what an accepted late submission leaves: the old lease submitted
+        try:
+            Assignment.objects.filter(pk=old.pk).update(state=AssignmentState.SUBMITTED, finished_at=timezone.now())
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # this thread holds the membership row lock while the call waits
+        Membership.objects.select_for_update().get(pk=membership.pk)
+        waiting_tab = threading.Thread(target=tab)
+        waiting_tab.start()
+        deadline = time.monotonic() + 20
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                               " AND datname = current_database()")
+                waiting = cursor.fetchone()[0]
+                if waiting == 1:
+                    break
+                time.sleep(0.02)
+        writer = threading.Thread(target=late_answer)
+        writer.start()
+        writer.join(timeout=30)
+    waiting_tab.join(timeout=30)
+    assert waiting == 1, "the call should have queued on the membership lock"
+    assert errors == [] and got == [None]  # the only task is this labeler's already
+    assert Assignment.objects.filter(labeler=user).count() == 1
+    connections.close_all()
