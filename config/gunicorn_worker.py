@@ -94,7 +94,7 @@ def _has_data(sock) -> bool:
         sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
         return False
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a TLS socket takes no flags; let it be read
         pass
     return True
 
@@ -111,7 +111,7 @@ def _close_socket(sock) -> None:
             for _ in range(16):
                 if not sock.recv(65536, socket.MSG_DONTWAIT):
                     break
-        except OSError:
+        except (OSError, ValueError):
             pass
     sock.close()
 
