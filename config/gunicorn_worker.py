@@ -45,6 +45,7 @@ import multiprocessing
 import select
 import selectors
 import socket
+import ssl
 import threading
 import time
 
@@ -90,11 +91,13 @@ def least_loaded(slot: int, mine: int, now: float) -> bool:
 def _has_data(sock) -> bool:
     """Whether a read would not block: bytes, end of stream or an error (which the request
     handling then meets and closes the connection on)."""
+    if isinstance(sock, ssl.SSLSocket):  # takes no recv flags
+        return sock.pending() > 0 or bool(select.select([sock], [], [], 0)[0])
     try:
         sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
         return False
-    except (OSError, ValueError):  # ValueError: a TLS socket takes no flags; let it be read
+    except (OSError, ValueError):
         pass
     return True
 
@@ -104,7 +107,7 @@ def _close_socket(sock) -> None:
     request pipelined behind a `Connection: close` answer) would make the kernel send RST, which
     can destroy the response the client has not read yet; they are drained first, after the FIN
     (gunicorn's close_graceful, without its wait of up to 2 s for the client's FIN: a serving
-    thread does this)."""
+    thread does this; bytes a client is still sending after the close can still draw a reset)."""
     if sock.fileno() >= 0 and _has_data(sock):
         try:
             sock.shutdown(socket.SHUT_WR)
@@ -198,8 +201,10 @@ class BalancedThreadWorker(ThreadWorker):
             self._drain()
         finally:
             self._stopping = True
+            deadline = time.monotonic() + 1.0
             for t in self._threads:
-                t.join(1.0)
+                self._publish()  # the slot stays this worker's until it is freed below
+                t.join(max(0.0, deadline - time.monotonic()))
             with self._lock:
                 for conn in list(self._open.values()):
                     self._forget(conn)
@@ -217,8 +222,9 @@ class BalancedThreadWorker(ThreadWorker):
         connections stay open STOP_KEEPALIVE_LINGER at most, for a request a client may already be
         sending: it is answered with `Connection: close` (gunicorn does so once `alive` is False).
         The slot keeps its heartbeat, so no new worker claims it meanwhile."""
+        with self._lock:
+            self._draining = True  # before anything publishes: the count others see is DRAINING
         self.set_accept_enabled(False)
-        self._draining = True
         linger = time.monotonic() + STOP_KEEPALIVE_LINGER
         with self._lock:
             for conn in self._open.values():
@@ -272,7 +278,9 @@ class BalancedThreadWorker(ThreadWorker):
 
     def _reap(self, now: float):
         with self._lock:
-            idle = [conn for conn in self._open.values() if not conn.busy and conn.timeout < now]
+            # A connection whose request waits for a free thread is not idle.
+            idle = [conn for conn in self._open.values()
+                    if not conn.busy and conn.timeout < now and not _has_data(conn.sock)]
             for conn in idle:
                 self._forget(conn)
         for conn in idle:

@@ -232,10 +232,12 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
             # Inside a caller's transaction, a savepoint keeps it usable should the statement fail.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
                 passed, assignment = _lease_real_at_once(user=user, project_id=project_id, now=now, roll=roll)
-        except IntegrityError:
-            # Its pick sees the labeler's assignments as of the statement's start: if the
-            # membership lock was held meanwhile by one of their other requests and a task they
-            # then submitted or skipped looks new to it, the assignment's uniqueness stops it.
+        except IntegrityError as exc:
+            # Its pick sees the labeler's assignments as of the statement's start: if the call
+            # waited for the membership lock and a task they answered late or skipped meanwhile
+            # looks new to it, the assignment's uniqueness stops it. Any other violation is a bug.
+            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != "assignment_once_per_labeler":
+                raise
             passed = False
         if passed:
             return assignment  # a real task, or None: no work (the labeler holds no live lease)
