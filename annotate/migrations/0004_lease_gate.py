@@ -1,5 +1,8 @@
 """PostgreSQL: the function that lets a labeler's next-task call be one statement
-(annotate.services.assignments._lease_real_at_once). Nothing on SQLite."""
+(annotate.services.assignments._lease_real_at_once). Nothing on SQLite.
+
+The function names the membership, project and assignment columns and the 'active' and 'passed'
+states itself: a later migration that renames or changes them must replace it (CREATE OR REPLACE)."""
 from django.db import migrations
 
 GATE = """
