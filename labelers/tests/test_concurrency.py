@@ -165,6 +165,31 @@ def test_threads_on_sqlite_take_turns_and_keep_the_invariants(project, make_user
     assert len({(t, u) for _, t, u in returned}) == len(returned)
 
 
+def _ask_next(user, project_id, got, errors):
+    """A labeler's next-task call in its own thread and connection (the thread target)."""
+    try:
+        got.append(task_next_for_labeler(user=user, project=project_id))
+    except Exception as exc:  # noqa: BLE001 - reported by the main thread
+        errors.append(repr(exc))
+    finally:
+        connection.close()
+
+
+def _lock_waiters(n: int, timeout: float = 20) -> int:
+    """Wait (at most `timeout` s) until `n` backends of this database wait on a lock; the last
+    count seen."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                           " AND datname = current_database()")
+            waiting = cursor.fetchone()[0]
+            if waiting == n or time.monotonic() >= deadline:
+                return waiting
+            time.sleep(0.02)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_tabs_asking_at_once_get_one_lease(project, make_user, make_ranking_task):
@@ -178,29 +203,12 @@ def test_two_tabs_asking_at_once_get_one_lease(project, make_user, make_ranking_
     membership = membership_set(project=project, user=user)
     got, errors = [], []
 
-    def tab():
-        try:
-            got.append(task_next_for_labeler(user=user, project=project.pk))
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(repr(exc))
-        finally:
-            connection.close()
-
     with transaction.atomic():  # this thread holds the membership row lock until both tabs wait
         Membership.objects.select_for_update().get(pk=membership.pk)
-        tabs = [threading.Thread(target=tab) for _ in range(2)]
+        tabs = [threading.Thread(target=_ask_next, args=(user, project.pk, got, errors)) for _ in range(2)]
         for t in tabs:
             t.start()
-        deadline = time.monotonic() + 20
-        with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                               " AND datname = current_database()")
-                waiting = cursor.fetchone()[0]
-                if waiting == 2:
-                    break
-                time.sleep(0.02)
+        waiting = _lock_waiters(2)
     for t in tabs:  # the lock is released, whether both waited or not
         t.join(timeout=30)
     assert waiting == 2, "both requests should have queued on the membership lock"
@@ -232,14 +240,6 @@ def test_a_task_finished_while_the_next_call_waited_is_not_leased_again(project,
                                     shown_order=task.candidate_ids())
     got, errors = [], []
 
-    def tab():
-        try:
-            got.append(task_next_for_labeler(user=user, project=project.pk))
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(repr(exc))
-        finally:
-            connection.close()
-
     def late_answer():  # what an accepted late submission leaves: the old lease submitted
         try:
             Assignment.objects.filter(pk=old.pk).update(state=AssignmentState.SUBMITTED, finished_at=timezone.now())
@@ -248,18 +248,9 @@ def test_a_task_finished_while_the_next_call_waited_is_not_leased_again(project,
 
     with transaction.atomic():  # this thread holds the membership row lock while the call waits
         Membership.objects.select_for_update().get(pk=membership.pk)
-        waiting_tab = threading.Thread(target=tab)
+        waiting_tab = threading.Thread(target=_ask_next, args=(user, project.pk, got, errors))
         waiting_tab.start()
-        deadline = time.monotonic() + 20
-        with connection.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                               " AND datname = current_database()")
-                waiting = cursor.fetchone()[0]
-                if waiting == 1:
-                    break
-                time.sleep(0.02)
+        waiting = _lock_waiters(1)
         writer = threading.Thread(target=late_answer)
         writer.start()
         writer.join(timeout=30)
