@@ -251,21 +251,21 @@ class Client:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buf += chunk
+
     def _read(self, n: int) -> bytes:
         while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self.buf += chunk
+            self._more()
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
     def _line(self) -> bytes:
         while (end := self.buf.find(b"\r\n")) < 0:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self.buf += chunk
+            self._more()
         line, self.buf = self.buf[:end], self.buf[end + 2:]
         return line
 
