@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-HH_FILE = DATA / "hh_rlhf_harmless_base_dev.jsonl.gz"
+# Only what the repository ships: a plain clone has no ../shared.
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = REPO_DATA / "seed"
+HH_FILE = REPO_DATA / "examples" / "hh_rlhf_harmless_base_dev.jsonl.gz"
 
 
 @pytest.fixture(autouse=True)
