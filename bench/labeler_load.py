@@ -133,15 +133,13 @@ def seed_project(name: str, records: list[dict], users: list) -> int:
 
 
 def make_users(n: int) -> list[tuple]:
-    from rest_framework.authtoken.models import Token
-
     from labelers.services import user_create
+    from labelers.services.tokens import token_create
 
     out = []
     for i in range(n):
         user = user_create(username=f"bench-labeler-{i}", password="bench-pw-123456")
-        token, _ = Token.objects.get_or_create(user=user)
-        out.append((user, token.key))
+        out.append((user, token_create(user=user)[1]))
     return out
 
 

@@ -1,13 +1,22 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
+from django.views.decorators.cache import cache_page
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+
+from core.converters import IdConverter
+from labelers import apis_tokens
+
+# Before the apps' URL modules load: they use <id:...> for row ids.
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/schema/", cache_page(settings.API_SCHEMA_CACHE_SECONDS)(SpectacularAPIView.as_view()), name="api-schema"),
+    path("api/auth/token/", apis_tokens.TokenObtainApi.as_view(), name="api-token"),
+    path("api/auth/tokens/", apis_tokens.TokenListApi.as_view(), name="api-tokens"),
+    path("api/auth/tokens/<str:key>/", apis_tokens.TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotate.api_urls")),
     path("api/", include("labelers.api_urls")),

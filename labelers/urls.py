@@ -4,14 +4,14 @@ from labelers import views
 
 app_name = "labelers"
 urlpatterns = [
-    path("projects/<int:project_id>/", views.project_labelers, name="project"),
-    path("projects/<int:project_id>/labelers/<int:user_id>/resume/", views.labeler_resume, name="resume"),
-    path("projects/<int:project_id>/labelers/<int:user_id>/qualify/", views.labeler_qualify, name="qualify"),
-    path("projects/<int:project_id>/alerts/<int:alert_id>/resolve/", views.alert_resolve_view, name="alert-resolve"),
-    path("projects/<int:project_id>/review/", views.review_queue_view, name="review"),
-    path("projects/<int:project_id>/review/<str:kind>/<int:submission_id>/", views.review_submission_view,
+    path("projects/<id:project_id>/", views.project_labelers, name="project"),
+    path("projects/<id:project_id>/labelers/<id:user_id>/resume/", views.labeler_resume, name="resume"),
+    path("projects/<id:project_id>/labelers/<id:user_id>/qualify/", views.labeler_qualify, name="qualify"),
+    path("projects/<id:project_id>/alerts/<id:alert_id>/resolve/", views.alert_resolve_view, name="alert-resolve"),
+    path("projects/<id:project_id>/review/", views.review_queue_view, name="review"),
+    path("projects/<id:project_id>/review/<str:kind>/<id:submission_id>/", views.review_submission_view,
          name="review-submission"),
-    path("projects/<int:project_id>/review/<str:kind>/<int:submission_id>/gold/", views.task_gold_view,
+    path("projects/<id:project_id>/review/<str:kind>/<id:submission_id>/gold/", views.task_gold_view,
          name="task-gold"),
-    path("projects/<int:project_id>/calibration/", views.calibration_view, name="calibration"),
+    path("projects/<id:project_id>/calibration/", views.calibration_view, name="calibration"),
 ]

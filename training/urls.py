@@ -6,7 +6,7 @@ app_name = "training"
 urlpatterns = [
     path("models/", views.model_list, name="model-list"),
     path("models/lineage/", views.lineage, name="lineage"),
-    path("models/<int:model_id>/", views.model_detail, name="model-detail"),
+    path("models/<id:model_id>/", views.model_detail, name="model-detail"),
     path("generate/", views.generate, name="generate"),
     path("playground/", views.playground, name="playground"),
 ]

@@ -184,12 +184,12 @@ def test_hand_built_outputs_equal_the_documented_serializers(api, labeler, proje
 
 
 def test_token_authentication(labeler, project, make_ranking_task):
-    from rest_framework.authtoken.models import Token
+    from labelers.services.tokens import token_create
 
     make_ranking_task(k=2)
-    token = Token.objects.create(user=labeler)
+    _, token = token_create(user=labeler)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = client.post(f"/api/projects/{project.pk}/assignments/next/")
     assert response.status_code == 200 and response.json()["assignment"]["task"]
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
@@ -198,7 +198,7 @@ def test_token_authentication(labeler, project, make_ranking_task):
     assert response.status_code == 403 and response.json()["detail"] == "Invalid token."
     labeler.is_active = False
     labeler.save()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     response = client.post(f"/api/projects/{project.pk}/assignments/next/")
     assert response.status_code == 403 and response.json()["detail"] == "User inactive or deleted."
 

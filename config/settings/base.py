@@ -3,6 +3,7 @@
 The embedded default needs nothing installed: SQLite in RANKLAB_DATA_DIR and kombu's
 filesystem broker. Set DATABASE_URL and REDIS_URL to run the same code on PostgreSQL + Redis.
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -28,7 +29,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "django_htmx",
     "annotate",
@@ -48,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during login into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 # Flash messages live in the session (the default tries a signed cookie first, and builds its
 # signer on every request: 1.7 % of the instructions of a labeler's next + submit cycle,
@@ -97,6 +101,11 @@ if IS_POSTGRES and env.bool("DB_SERVER_SIDE_BINDING", default=True):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a login while the account or the client address is locked out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -115,20 +124,68 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
-# How long a web process remembers a valid API token (config/authentication.py); 0: never.
-API_TOKEN_CACHE_SECONDS = env.float("API_TOKEN_CACHE_SECONDS", default=2.0)
+# Addresses of clients: how many reverse proxies stand in front of the web process, each adding
+# itself to X-Forwarded-For (0: use the peer address). Throttles and login lockouts count per address.
+NUM_PROXIES = env.int("DJANGO_NUM_PROXIES", default=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.authentication.SessionAuthentication",
-        "config.authentication.TokenAuthentication",
+        "core.authentication.SessionAuthentication",
+        "core.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Per user (or per address, for anonymous requests). A labeler's page makes two requests per
+    # answer, a script a few per second; the rates stop a runaway client, not normal work.
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("API_THROTTLE_USER", default="1200/min"),
+        "anon": env("API_THROTTLE_ANON", default="120/min"),
+        "token": env("API_THROTTLE_TOKEN", default="30/min"),
+    },
+    "NUM_PROXIES": NUM_PROXIES or None,
 }
+# The deepest JSON a client may send (API bodies and the workspace forms' JSON fields).
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+# Request bodies: Django refuses a non-file body larger than this (the API answers 413 in JSON);
+# uploaded files (imports) go to a temporary file instead and are capped by IMPORT_MAX_UPLOAD_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+
+# API tokens (django-rest-knox): stored as SHA-512 digests; a token lapses after API_TOKEN_TTL_DAYS
+# (0: never).
+_token_days = env.float("API_TOKEN_TTL_DAYS", default=90)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=_token_days) if _token_days > 0 else None,
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_LIMIT_PER_USER": env.int("API_TOKEN_LIMIT_PER_USER", default=100),
+}
+
+# Login lockout (django-axes), for the login page and the token endpoint alike: after
+# AXES_FAILURE_LIMIT failed passwords for one account, or from one address, further attempts are
+# refused, even with the right password, for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_COOLOFF_MESSAGE = "Too many failed login attempts: logging in is locked for this account or address; try again later."
+AXES_VERBOSE = False
+
+# The OpenAPI schema only changes with the code: it is built once and kept this long.
+API_SCHEMA_CACHE_SECONDS = env.int("API_SCHEMA_CACHE_SECONDS", default=3600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Ranklab API",
     "DESCRIPTION": "Human feedback for language models: prompts, rankings, demonstrations, exports, training.",
@@ -155,6 +212,12 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+CACHES = {
+    # Shared by the web processes (throttle counts, the schema); without Redis, each process has its own.
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "ranklab"} if REDIS_URL else
+               {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True

@@ -1,6 +1,4 @@
 """The API's shell: OpenAPI schema, Swagger UI, session and token authentication."""
-from types import SimpleNamespace
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -42,10 +40,9 @@ def test_labeler_sees_only_own_jobs(make_user, admin_user):
 
 
 def test_a_token_request_is_the_tokens_whatever_session_it_carries(make_user):
-    """config.authentication.SessionAuthentication steps aside when a token is sent: the token's
+    """core.authentication.SessionAuthentication steps aside when a token is sent: the token's
     user, or a refusal for a wrong token; without a token the session still authenticates, CSRF-checked."""
-    from rest_framework.authtoken.models import Token
-
+    from labelers.services.tokens import token_create
     from training.services.jobs import job_create
 
     alice, bob = make_user("alice"), make_user("bob")
@@ -56,7 +53,7 @@ def test_a_token_request_is_the_tokens_whatever_session_it_carries(make_user):
     assert [j["id"] for j in api.get("/api/jobs/").json()] == [alices.pk]
     assert api.post(f"/api/jobs/{alices.pk}/cancel/").status_code == 403  # session without CSRF token
 
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=bob).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=bob)[1]}")
     assert [j["id"] for j in api.get("/api/jobs/").json()] == [bobs.pk]
     assert api.post(f"/api/jobs/{bobs.pk}/cancel/").json()["status"] == "cancelled"  # no CSRF for tokens
 
@@ -64,55 +61,3 @@ def test_a_token_request_is_the_tokens_whatever_session_it_carries(make_user):
     wrong = api.get("/api/jobs/")
     # refused (403, not 401: the first authenticator, the session's, sends no WWW-Authenticate)
     assert wrong.status_code == 403 and wrong.json()["detail"] == "Invalid token."
-
-
-def test_a_valid_token_is_remembered_for_a_moment_and_forgotten_when_revoked(make_user, settings, monkeypatch):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
-    from rest_framework.exceptions import AuthenticationFailed
-
-    from config import authentication
-
-    auth = authentication.TokenAuthentication()
-    alice, bob = make_user("alice"), make_user("bob")
-    key = Token.objects.create(user=alice).key
-    with CaptureQueriesContext(connection) as first:
-        user, token = auth.authenticate_credentials(key)
-    with CaptureQueriesContext(connection) as again:
-        user2, _ = auth.authenticate_credentials(key)
-    assert len(first) == 1 and len(again) == 0
-    assert user == user2 == alice and user is not user2 and token.key == key  # a fresh instance per request
-    assert user2.username == "alice" and user2.is_active and user2._state.db == "default"
-
-    # Revoked through the ORM (the admin site, services): refused at once.
-    Token.objects.filter(key=key).delete()
-    with pytest.raises(AuthenticationFailed, match="Invalid token"):
-        auth.authenticate_credentials(key)
-    key = Token.objects.create(user=bob).key
-    auth.authenticate_credentials(key)
-    bob.is_active = False
-    bob.save()
-    with pytest.raises(AuthenticationFailed, match="inactive"):
-        auth.authenticate_credentials(key)
-
-    # Revoked behind this process's back (another process, raw SQL): accepted until the TTL lapses.
-    carol = make_user("carol")
-    key = Token.objects.create(user=carol).key
-    auth.authenticate_credentials(key)
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [key])
-    assert auth.authenticate_credentials(key)[0] == carol
-    now = authentication.time.monotonic()
-    later = now + settings.API_TOKEN_CACHE_SECONDS + 0.1
-    monkeypatch.setattr(authentication, "time", SimpleNamespace(monotonic=lambda: later))
-    with pytest.raises(AuthenticationFailed, match="Invalid token"):
-        auth.authenticate_credentials(key)
-
-    # 0: every token is looked up.
-    settings.API_TOKEN_CACHE_SECONDS = 0
-    key = Token.objects.create(user=make_user("dave")).key
-    for _ in range(2):
-        with CaptureQueriesContext(connection) as each:
-            auth.authenticate_credentials(key)
-        assert len(each) == 1

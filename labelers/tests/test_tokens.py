@@ -1,0 +1,121 @@
+"""API tokens (hashed, listed, revoked, revoked by a password change), login lockouts (django-axes,
+shared by the login page and the token endpoint) and the API's throttles."""
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "pw-12345678"
+
+
+def _obtain(username, password, ip="10.0.0.1"):
+    return APIClient(REMOTE_ADDR=ip).post("/api/auth/token/", {"username": username, "password": password},
+                                          format="json")
+
+
+def test_a_token_is_stored_as_a_digest_listed_and_revoked_by_its_owner_only(make_user):
+    from knox.models import AuthToken
+
+    alice, bob = make_user("alice"), make_user("bob")
+    got = _obtain("alice", PASSWORD)
+    assert got.status_code == 200, got.content
+    token = got.json()["token"]
+    row = AuthToken.objects.get(user=alice)
+    assert token not in (row.digest, row.token_key) and token.startswith(row.token_key)
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    listed = api.get("/api/auth/tokens/")
+    assert listed.status_code == 200 and [t["key"] for t in listed.json()] == [row.token_key]
+    assert "token" not in listed.json()[0]
+    second = api.post("/api/auth/tokens/")
+    assert second.status_code == 201 and second.json()["token"] != token
+
+    bobs = APIClient()
+    bobs.force_authenticate(bob)
+    assert bobs.delete(f"/api/auth/tokens/{row.token_key}/").status_code == 404
+    assert api.delete(f"/api/auth/tokens/{row.token_key}/").status_code == 204
+    assert api.get("/api/auth/tokens/").status_code == 403  # the token used here is gone
+    api.credentials(HTTP_AUTHORIZATION=f"Token {second.json()['token']}")
+    assert [t["key"] for t in api.get("/api/auth/tokens/").json()] == [second.json()["key"]]
+
+
+def test_changing_the_password_revokes_every_token(make_user, client):
+    from labelers.services.tokens import token_create, tokens_for_user
+
+    alice, bob = make_user("alice"), make_user("bob")
+    token_create(user=alice), token_create(user=alice), token_create(user=bob)
+    client.force_login(alice)
+    changed = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": "new-pw-87654321", "new_password2": "new-pw-87654321"})
+    assert changed.status_code == 302, changed.content
+    assert not tokens_for_user(user=alice).exists() and tokens_for_user(user=bob).count() == 1
+    # A save that does not change the password keeps the tokens.
+    bob.first_name = "Bob"
+    bob.save()
+    assert tokens_for_user(user=bob).count() == 1
+    bob.set_password("another-pw-1234")
+    bob.save()
+    assert not tokens_for_user(user=bob).exists()
+
+
+def test_fifty_wrong_passwords_lock_the_login_page_even_for_the_right_one(make_user, client):
+    make_user("alice")
+    for _ in range(50):
+        client.post("/accounts/login/", {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.0.0.1")
+    # Right password, other address: the account is locked.
+    refused = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2")
+    assert refused.status_code == 429
+    assert b"Too many failed login attempts" in refused.content and b"locked for 15 minutes" in refused.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_wrong_passwords_for_many_accounts_lock_their_address(make_user, client):
+    make_user("carol")
+    for i in range(12):
+        client.post("/accounts/login/", {"username": f"user{i}", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    assert client.post("/accounts/login/", {"username": "carol", "password": PASSWORD},
+                       REMOTE_ADDR="10.0.0.9").status_code == 429
+    ok = client.post("/accounts/login/", {"username": "carol", "password": PASSWORD}, REMOTE_ADDR="10.0.0.10")
+    assert ok.status_code == 302
+
+
+def test_the_token_endpoint_shares_the_lockout_and_answers_json(make_user, client):
+    make_user("alice")
+    for _ in range(50):
+        assert _obtain("alice", "wrong").status_code in (400, 429)
+    refused = _obtain("alice", PASSWORD, ip="10.0.0.3")
+    assert refused.status_code == 429 and "Too many failed login attempts" in refused.json()["detail"]
+    # ...and the login page refuses the same account.
+    assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 429
+
+
+def test_a_token_header_that_is_not_utf8_is_refused_not_a_500():
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Token \xff\xfe")
+    response = api.get("/api/jobs/")
+    assert response.status_code == 403 and response.json()["detail"] == "Invalid token."
+
+
+@pytest.fixture
+def low_rates(monkeypatch):
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "3/min", "anon": "3/min", "token": "2/min"})
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_api_requests_are_throttled_per_user(make_user, low_rates):
+    api, other = APIClient(), APIClient()
+    api.force_authenticate(make_user("alice"))
+    other.force_authenticate(make_user("bob"))
+    assert [api.get("/api/jobs/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert "throttled" in api.get("/api/jobs/").json()["detail"].lower()
+    assert other.get("/api/jobs/").status_code == 200
+
+
+def test_the_token_endpoint_is_throttled_per_address(make_user, low_rates):
+    make_user("alice")
+    assert [_obtain("alice", PASSWORD).status_code for _ in range(3)] == [200, 200, 429]
+    assert _obtain("alice", PASSWORD, ip="10.0.0.4").status_code == 200
