@@ -17,25 +17,28 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import (
-    Assignment,
-    PreferenceStrength,
-    Prompt,
-    RankingOutcome,
-    Task,
-    TaskKind,
-    validate_conversation,
-)
+from annotate.models import Assignment, PreferenceStrength, Prompt, RankingOutcome, Task, TaskKind
 from annotate.selectors import assignment_of_user, candidates_shown, labeler_progress_today, project_for_member
+from annotate.serializers import (
+    DemonstrationInputSerializer,
+    MessageSerializer,
+    RankingInputSerializer,
+    SkipInputSerializer,
+    SuggestionInputSerializer,
+    demonstration_input_validate,
+    ranking_input_validate,
+    skip_reason_validate,
+    suggestion_conversation_validate,
+)
 from annotate.services.assignments import assignment_skip, lease_renew, task_next_for_labeler
-from annotate.services.submissions import RankingInput, demonstration_submit, ranking_submit
-from annotate.services.text import demonstration_input_build, markdown_to_safe_html
+from annotate.services.submissions import INT32_MAX, RankingInput, demonstration_submit, ranking_submit
+from annotate.services.suggestions import SuggestionsUnavailable, suggestion_request
+from annotate.services.text import markdown_to_safe_html
 
 NO_WORK = "No work available right now: every task is done or being worked on by someone else."
 
@@ -44,11 +47,6 @@ class CandidateOutput(serializers.Serializer):
     id = serializers.IntegerField()
     position = serializers.IntegerField(help_text="1-based, in this labeler's shuffled order.")
     text = serializers.CharField()
-
-
-class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
-    content = serializers.CharField(trim_whitespace=False)
 
 
 class AssignmentOutput(serializers.Serializer):
@@ -122,22 +120,7 @@ class AssignmentDetailApi(APIView):
 
 
 class RankingSubmitApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "RankingSubmitInput"
-
-        outcome = serializers.ChoiceField(choices=RankingOutcome.choices, default=RankingOutcome.RANKED)
-        tiers = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), default=list,
-                                      help_text="Candidate ids best to worst; ids in one inner list are tied.")
-        ratings = serializers.DictField(child=serializers.IntegerField(), default=dict,
-                                        help_text="{candidate id: rating on the project's scale}")
-        flags = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), default=dict,
-                                      help_text="{candidate id: [flag keys]}")
-        cant_judge_reason = serializers.CharField(allow_blank=True, default="", max_length=2000)
-        preference_strength = serializers.ChoiceField(choices=PreferenceStrength.choices, allow_blank=True,
-                                                      default="", help_text="Only for tasks with 2 candidates.")
-        rationale = serializers.CharField(allow_blank=True, default="", max_length=10000)
-        time_on_task_ms = serializers.IntegerField(min_value=0, default=0)
+    InputSerializer = RankingInputSerializer
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -236,7 +219,7 @@ def _ranking_input_fast(data) -> RankingInput | None:
         return None
     out["preference_strength"] = strength
     time_on_task = data.get("time_on_task_ms", 0)
-    if not _is_int(time_on_task) or time_on_task < 0:
+    if not _is_int(time_on_task) or not 0 <= time_on_task <= INT32_MAX:
         return None
     out["time_on_task_ms"] = time_on_task
     return RankingInput(**out)
@@ -247,9 +230,7 @@ def ranking_input(data) -> RankingInput:
     fast = _ranking_input_fast(data)
     if fast is not None:
         return fast
-    serializer = RankingSubmitApi.InputSerializer(data=data)
-    serializer.is_valid(raise_exception=True)
-    return RankingInput(**serializer.validated_data)
+    return ranking_input_validate(data)
 
 
 class RankingSubmitAndNextApi(APIView):
@@ -272,24 +253,11 @@ class RankingSubmitAndNextApi(APIView):
                         status=status.HTTP_201_CREATED)
 
 
-class SuggestionSourceSerializer(serializers.Serializer):
-    turn = serializers.IntegerField(required=False, min_value=0, help_text="Dialogue only: the assistant turn.")
-    candidate_id = serializers.IntegerField(required=False)
-    job_id = serializers.IntegerField(required=False)
-
-
 class DemonstrationSubmitApi(APIView):
     """Demonstration tasks take `text`; dialogue tasks take `conversation`. `suggestions`
     names what the labeler started from; the edit distance is computed by the server."""
 
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "DemonstrationSubmitInput"
-
-        text = serializers.CharField(allow_blank=True, default="", trim_whitespace=False, max_length=100_000)
-        conversation = MessageSerializer(many=True, required=False, allow_null=True)
-        suggestions = SuggestionSourceSerializer(many=True, default=list)
-        time_on_task_ms = serializers.IntegerField(min_value=0, default=0)
+    InputSerializer = DemonstrationInputSerializer
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -309,34 +277,21 @@ class DemonstrationSubmitApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, assignment_id: int):
         assignment = _assignment(request, assignment_id)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        v = serializer.validated_data
-        conversation = [dict(m) for m in v["conversation"]] if v.get("conversation") else None
-        data = demonstration_input_build(
-            user=request.user, assignment=assignment, text=v["text"], conversation=conversation,
-            suggestions=[dict(s) for s in v["suggestions"]], time_on_task_ms=v["time_on_task_ms"],
-        )
+        data = demonstration_input_validate(user=request.user, assignment=assignment, data=request.data)
         demo = demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
         return Response(self.OutputSerializer(demo).data, status=status.HTTP_201_CREATED)
 
 
 class SkipApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "SkipInput"
-
-        reason = serializers.CharField(max_length=2000)
+    InputSerializer = SkipInputSerializer
 
     @extend_schema(request=InputSerializer, responses=inline_serializer(
         "SkipOutput", {"assignment": serializers.IntegerField(), "state": serializers.CharField(),
                        "skip_reason": serializers.CharField()}))
     def post(self, request, assignment_id: int):
         assignment = _assignment(request, assignment_id)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         assignment = assignment_skip(user=request.user, assignment_id=assignment.pk,
-                                     reason=serializer.validated_data["reason"])
+                                     reason=skip_reason_validate(request.data))
         return Response({"assignment": assignment.pk, "state": assignment.state,
                          "skip_reason": assignment.skip_reason})
 
@@ -360,37 +315,17 @@ class SuggestionApi(APIView):
     (training.services.generation.suggestion_start); poll /api/jobs/{job_id}/ until it
     succeeds with result {"text": ...}. 503 when no suggestion model is set up."""
 
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "SuggestionInput"
-
-        conversation = MessageSerializer(many=True)
+    InputSerializer = SuggestionInputSerializer
 
     @extend_schema(request=InputSerializer, responses={202: inline_serializer(
         "SuggestionOutput", {"job_id": serializers.IntegerField(), "status": serializers.CharField()})})
     def post(self, request, assignment_id: int):
-        from training.services.jobs import JOB_KINDS
-
         assignment = _assignment(request, assignment_id)
-        if assignment.state != "active":
-            raise exceptions.ValidationError({"detail": f"This assignment is {assignment.state}."})
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        conversation = [dict(m) for m in serializer.validated_data["conversation"]]
-        validate_conversation(conversation)  # must end with a user turn
-        unavailable = "Model suggestions are unavailable: no suggestion model is set up."
+        conversation = suggestion_conversation_validate(request.data)
         try:
-            from training.services.generation.start import suggest_model_default, suggestion_start
-        except ImportError:
-            suggestion_start = None
-        if suggestion_start is None or "suggest" not in JOB_KINDS:
-            return Response({"detail": unavailable}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        try:
-            suggest_model_default(assignment.project)
-        except DjangoValidationError as exc:
-            return Response({"detail": f"Model suggestions are unavailable: {' '.join(exc.messages)}"},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        job = suggestion_start(user=request.user, conversation=conversation, project=assignment.project)
+            job = suggestion_request(user=request.user, assignment=assignment, conversation=conversation)
+        except SuggestionsUnavailable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({"job_id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,14 +1,13 @@
 """HTML views of the annotation app: the home page and the labeler workspace.
 
-Thin: they parse the page's form, call the same services as the REST API (annotate/apis.py),
-and render the next task. With htmx ("submit and next"), a POST answers with the next task's
+Thin: they turn the page's form into the REST API's input, check it with the same validators
+(annotate/serializers.py), call the same services as the API (annotate/apis.py), and render the
+next task. With htmx ("submit and next"), a POST answers with the next task's
 fragment; without JavaScript it redirects to the workspace. The page posts candidate
 *positions* (1..K as the labeler sees them), never candidate ids, so the markup says nothing
 about which candidate is which.
 """
 from __future__ import annotations
-
-import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework import serializers
 
 from annotate.models import Assignment, AssignmentState, PreferenceStrength, RankingOutcome, TaskKind
 from annotate.selectors import (
@@ -26,9 +26,12 @@ from annotate.selectors import (
     position_map,
     project_for_member,
 )
+from annotate.serializers import demonstration_input_validate, ranking_input_validate, skip_reason_validate
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
 from annotate.services.submissions import RankingInput, demonstration_submit, ranking_submit
-from annotate.services.text import demonstration_input_build, markdown_to_safe_html
+from annotate.services.text import markdown_to_safe_html
+from core.errors import errors_text
+from core.jsonbody import JSONShapeError, json_loads
 from labelers.selectors import projects_for_user, user_is_admin
 
 
@@ -108,56 +111,67 @@ def _after_write(request, project, done_message: str):
 def _error(request, project, exc: Exception):
     """A refused write: htmx shows the message and keeps the labeler's work on the page;
     without JavaScript the message is flashed on the workspace."""
-    text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    if isinstance(exc, serializers.ValidationError):
+        text = errors_text(exc.detail)
+    else:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     if request.htmx:
         return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
     messages.error(request, text)
     return redirect("annotate:workspace", project_id=project.pk)
 
 
-def _int(value, what: str, default: int | None = None) -> int | None:
-    if value in (None, ""):
-        return default
+def _json_field(post, name: str, what: str):
+    """A form field that carries JSON (the page's script writes it), with the API's limits."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{what}: {value!r} is not a whole number.")
+        return json_loads(post.get(name) or "[]")
+    except JSONShapeError as exc:
+        raise ValidationError(f"{what}: {exc}")
+    except ValueError:
+        raise ValidationError(f"{what} could not be read; reload the page.")
 
 
 def ranking_input_from_form(post, positions: dict[int, int]) -> RankingInput:
-    """The page's form → RankingInput with candidate ids (the page only knows positions)."""
-    def cid(pos) -> int:
-        pos = _int(pos, "position")
+    """The page's form → RankingInput with candidate ids (the page only knows positions), checked
+    by the API's validator (annotate.serializers) before positions become ids."""
+    outcome = post.get("outcome") or RankingOutcome.RANKED
+    data = {"outcome": outcome, "tiers": [], "ratings": {}, "flags": {},
+            "preference_strength": post.get("preference_strength", ""), "rationale": post.get("rationale", ""),
+            "time_on_task_ms": post.get("time_on_task_ms") or 0}
+    if outcome == RankingOutcome.CANT_JUDGE:
+        data["cant_judge_reason"] = post.get("cant_judge_reason", "")
+    if outcome == RankingOutcome.RANKED:
+        data["tiers"] = _json_field(post, "tiers", "The ranking")
+    for pos in positions:
+        if post.get(f"rating_{pos}"):
+            data["ratings"][str(pos)] = post[f"rating_{pos}"]
+        chosen = [f for f in post.getlist(f"flags_{pos}") if f]
+        if chosen:
+            data["flags"][str(pos)] = chosen
+    ranking = ranking_input_validate(data)
+
+    def cid(pos: int) -> int:
         if pos not in positions:
             raise ValidationError(f"There is no candidate {pos} in this task.")
         return positions[pos]
 
-    outcome = post.get("outcome") or RankingOutcome.RANKED
-    tiers = []
-    if outcome == RankingOutcome.RANKED:
-        try:
-            raw = json.loads(post.get("tiers") or "[]")
-        except json.JSONDecodeError:
-            raise ValidationError("The ranking could not be read; reload the page.")
-        if not isinstance(raw, list) or not all(isinstance(t, list) for t in raw):
-            raise ValidationError("The ranking could not be read; reload the page.")
-        tiers = [[cid(p) for p in tier] for tier in raw]
-        if not tiers:
-            raise ValidationError("Rank the candidates, or choose “none is acceptable” or “can't judge”.")
-    ratings, flags = {}, {}
-    for pos, candidate_id in positions.items():
-        rating = _int(post.get(f"rating_{pos}"), f"rating of candidate {pos}")
-        if rating is not None:
-            ratings[candidate_id] = rating
-        chosen = [f for f in post.getlist(f"flags_{pos}") if f]
-        if chosen:
-            flags[candidate_id] = chosen
-    return RankingInput(
-        outcome=outcome, tiers=tiers, ratings=ratings, flags=flags,
-        cant_judge_reason=post.get("cant_judge_reason", "") if outcome == RankingOutcome.CANT_JUDGE else "",
-        preference_strength=post.get("preference_strength", ""), rationale=post.get("rationale", ""),
-        time_on_task_ms=max(0, _int(post.get("time_on_task_ms"), "time on task", 0)),
-    )
+    ranking.tiers = [[cid(p) for p in tier] for tier in ranking.tiers]
+    if outcome == RankingOutcome.RANKED and not ranking.tiers:
+        raise ValidationError("Rank the candidates, or choose “none is acceptable” or “can't judge”.")
+    ranking.ratings = {positions[int(pos)]: value for pos, value in ranking.ratings.items()}
+    ranking.flags = {positions[int(pos)]: values for pos, values in ranking.flags.items()}
+    return ranking
+
+
+def demonstration_input_from_form(request, assignment):
+    post = request.POST
+    data = {"text": post.get("text", ""), "time_on_task_ms": post.get("time_on_task_ms") or 0}
+    if assignment.task.kind == TaskKind.DIALOGUE:
+        data["conversation"] = _json_field(post, "conversation", "The conversation")
+        data["suggestions"] = _json_field(post, "suggestions", "The suggestions")
+    elif post.get("suggestion_candidate_id"):
+        data["suggestions"] = [{"candidate_id": post["suggestion_candidate_id"]}]
+    return demonstration_input_validate(user=request.user, assignment=assignment, data=data)
 
 
 @login_required
@@ -168,7 +182,7 @@ def ranking_post(request, project_id: int, assignment_id: int):
     try:
         data = ranking_input_from_form(request.POST, position_map(assignment=assignment))
         ranking_submit(user=request.user, assignment_id=assignment.pk, data=data)
-    except (ValidationError, PermissionDenied) as exc:
+    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
         return _error(request, project, exc)
     return _after_write(request, project, "Ranking saved.")
 
@@ -179,21 +193,9 @@ def demonstration_post(request, project_id: int, assignment_id: int):
     project = project_for_member(user=request.user, project_id=project_id)
     assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
     try:
-        conversation = suggestions = None
-        if assignment.task.kind == TaskKind.DIALOGUE:
-            conversation = json.loads(request.POST.get("conversation") or "[]")
-            suggestions = json.loads(request.POST.get("suggestions") or "[]")
-        elif request.POST.get("suggestion_candidate_id"):
-            suggestions = [{"candidate_id": _int(request.POST["suggestion_candidate_id"], "suggestion")}]
-        data = demonstration_input_build(
-            user=request.user, assignment=assignment, text=request.POST.get("text", ""),
-            conversation=conversation, suggestions=suggestions,
-            time_on_task_ms=max(0, _int(request.POST.get("time_on_task_ms"), "time on task", 0)),
-        )
+        data = demonstration_input_from_form(request, assignment)
         demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
-    except json.JSONDecodeError:
-        return _error(request, project, ValidationError("The conversation could not be read; reload the page."))
-    except (ValidationError, PermissionDenied) as exc:
+    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
         return _error(request, project, exc)
     return _after_write(request, project, "Demonstration saved.")
 
@@ -206,8 +208,9 @@ def skip_post(request, project_id: int, assignment_id: int):
     if assignment.state == AssignmentState.SUBMITTED:
         return _error(request, project, ValidationError("This task is already submitted."))
     try:
-        assignment_skip(user=request.user, assignment_id=assignment.pk, reason=request.POST.get("reason", ""))
-    except (ValidationError, PermissionDenied) as exc:
+        reason = skip_reason_validate({"reason": request.POST.get("reason", "")})
+        assignment_skip(user=request.user, assignment_id=assignment.pk, reason=reason)
+    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
         return _error(request, project, exc)
     return _after_write(request, project, "Task skipped.")
 

@@ -6,6 +6,7 @@ Used by the API's JSON parser (core.parsers) and by the HTML forms that carry JS
 from __future__ import annotations
 
 import json
+import math
 
 from django.conf import settings
 
@@ -19,8 +20,9 @@ def max_depth() -> int:
 
 
 def json_check(value) -> None:
-    """Raise JSONShapeError if `value` (parsed JSON) nests deeper than API_JSON_MAX_DEPTH or has a
-    NUL character in any string, key or value. Iterative, so any depth is safe to inspect."""
+    """Raise JSONShapeError if `value` (parsed JSON) nests deeper than API_JSON_MAX_DEPTH, has a
+    NUL character in any string, key or value, or a number too large for a float (1e400 parses as
+    infinity, which no JSON column stores). Iterative, so any depth is safe to inspect."""
     limit = max_depth()
     stack = [(value, 1)]
     while stack:
@@ -28,6 +30,9 @@ def json_check(value) -> None:
         if isinstance(item, str):
             if "\x00" in item:
                 raise JSONShapeError("Text may not contain NUL (\\u0000) characters.")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise JSONShapeError(f"Numbers must be finite; {item} is out of range.")
         elif isinstance(item, (list, dict)):
             if depth > limit:
                 raise JSONShapeError(f"JSON may nest at most {limit} levels deep.")

@@ -77,12 +77,18 @@ class ModelListApi(APIView):
         max_retries = serializers.IntegerField(required=False, min_value=0, max_value=10)
         concurrency = serializers.IntegerField(required=False, min_value=1, max_value=64)
 
-    @extend_schema(responses=ModelOutputSerializer(many=True))
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ModelFilter"
+
+        kind = serializers.ChoiceField(choices=ModelKind.choices, required=False)
+        backend = serializers.ChoiceField(choices=Backend.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=ModelOutputSerializer(many=True))
     def get(self, request):
-        models = ModelVersion.objects.select_related("parent").order_by("-created_at")
-        for key in ("kind", "backend"):
-            if request.query_params.get(key):
-                models = models.filter(**{key: request.query_params[key]})
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        models = ModelVersion.objects.select_related("parent").filter(**filters.validated_data).order_by("-created_at")
         return Response(ModelOutputSerializer(models[:500], many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ModelOutputSerializer})

@@ -7,7 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelers.selectors import user_is_admin
-from training.models import Job
+from core.converters import BIGINT_MAX
+from training.models import Job, JobStatus
 from training.services.jobs import job_cancel, job_retry
 
 
@@ -23,13 +24,18 @@ def _jobs_for(user):
     return Job.objects.all() if user_is_admin(user) else Job.objects.filter(created_by=user)
 
 
+class JobFilterSerializer(serializers.Serializer):
+    kind = serializers.CharField(required=False, max_length=20)
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    project = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+
+
 class JobListApi(APIView):
-    @extend_schema(responses=JobOutputSerializer(many=True))
+    @extend_schema(parameters=[JobFilterSerializer], responses=JobOutputSerializer(many=True))
     def get(self, request):
-        jobs = _jobs_for(request.user).order_by("-created_at")
-        for key in ("kind", "status", "project"):
-            if request.query_params.get(key):
-                jobs = jobs.filter(**{key: request.query_params[key]})
+        filters = JobFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        jobs = _jobs_for(request.user).filter(**filters.validated_data).order_by("-created_at")
         return Response(JobOutputSerializer(jobs[:200], many=True).data)
 
 

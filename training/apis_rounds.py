@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
+from core.converters import BIGINT_MAX
 from exports.models import ExportSnapshot
 from training.apis import IsRanklabAdmin
 from training.apis_jobs import JobOutputSerializer
@@ -54,11 +55,17 @@ class RoundListApi(APIView):
             "export_options, reward_config, policy_config, evaluate, evaluation, generation "
             "{n_prompts, k, temperature, max_new_tokens, priority}, pairwise_n"))
 
-    @extend_schema(responses=RoundOutputSerializer(many=True))
+    class FilterSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RoundFilter"
+
+        project = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+
+    @extend_schema(parameters=[FilterSerializer], responses=RoundOutputSerializer(many=True))
     def get(self, request):
-        rounds = Round.objects.all().order_by("-created_at")
-        if request.query_params.get("project"):
-            rounds = rounds.filter(project=request.query_params["project"])
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rounds = Round.objects.filter(**filters.validated_data).order_by("-created_at")
         return Response(RoundOutputSerializer(rounds[:200], many=True).data)
 
     InputSerializer = RoundStartInputSerializer

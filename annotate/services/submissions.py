@@ -39,11 +39,17 @@ class RankingInput:
     time_on_task_ms: int = 0
 
 
+# The largest value a PositiveIntegerField holds on every database (time_on_task_ms).
+INT32_MAX = 2**31 - 1
+
+
 def _ids(value, what: str) -> int:
-    try:
+    """A candidate id: an int, or the digits of one (JSON object keys are strings)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{what}: {value!r} is not a candidate id.") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValidationError(f"{what}: {value!r} is not a candidate id.")
 
 
 def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: list[int] | None = None) -> dict:
@@ -56,6 +62,8 @@ def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: li
     allowed = set(candidates)
     if data.outcome not in RankingOutcome.values:
         raise ValidationError(f"Unknown outcome {data.outcome!r}.")
+    if not isinstance(data.tiers or [], list) or not all(isinstance(tier, list) for tier in data.tiers or []):
+        raise ValidationError("tiers is a list of lists of candidate ids, best first.")
     tiers = [[_ids(c, "tiers") for c in tier] for tier in (data.tiers or [])]
     if any(not tier for tier in tiers):
         raise ValidationError("A tier cannot be empty.")
@@ -98,13 +106,17 @@ def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: li
             raise ValidationError(f"Unknown preference strength {data.preference_strength!r}.")
         if len(candidates) != 2:
             raise ValidationError("Preference strength applies only to tasks with 2 candidates.")
-    if not isinstance(data.time_on_task_ms, int) or data.time_on_task_ms < 0:
-        raise ValidationError("time_on_task_ms must be a non-negative integer.")
+    time_on_task_check(data.time_on_task_ms)
     return {
         "outcome": data.outcome, "tiers": tiers, "ratings": ratings, "flags": flags,
         "cant_judge_reason": data.cant_judge_reason.strip(), "preference_strength": data.preference_strength,
         "rationale": data.rationale.strip(), "time_on_task_ms": data.time_on_task_ms,
     }
+
+
+def time_on_task_check(value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT32_MAX:
+        raise ValidationError(f"time_on_task_ms must be a whole number of milliseconds from 0 to {INT32_MAX}.")
 
 
 def _same(existing, fields: dict) -> bool:
@@ -166,6 +178,7 @@ def demonstration_check(*, task: Task, data: DemonstrationInput) -> dict:
         raise ValidationError("The suggestion is not one of this task's candidates.")
     if data.edit_distance is not None and not 0 <= data.edit_distance <= 1:
         raise ValidationError("edit_distance is normalised to 0..1.")
+    time_on_task_check(data.time_on_task_ms)
     return {
         "text": data.text.strip() if task.kind == TaskKind.DEMONSTRATION else "",
         "conversation": data.conversation if task.kind == TaskKind.DIALOGUE else None,

@@ -114,11 +114,10 @@ def demonstration_input_build(*, user, assignment, text: str = "", conversation=
     turn that started from a suggestion. A dialogue's edit distance is the mean over those turns.
     """
     from annotate.models import TaskKind
-    from annotate.services.submissions import DemonstrationInput
+    from annotate.services.submissions import DemonstrationInput, time_on_task_check
 
     suggestions = list(suggestions or [])
-    if not isinstance(time_on_task_ms, int) or time_on_task_ms < 0:
-        raise ValidationError("time_on_task_ms must be a non-negative integer.")
+    time_on_task_check(time_on_task_ms)
     distances, first_candidate = [], None
     if assignment.task.kind == TaskKind.DIALOGUE:
         if not isinstance(conversation, list):

@@ -26,12 +26,16 @@ def gold_answer_check(*, task: Task, gold_answer) -> dict:
     must = gold_answer.get("must_flag")
     if must:
         allowed, keys = set(task.candidate_ids()), set(task.project.flag_keys)
+        if not isinstance(must, (Mapping, list)):
+            raise ValidationError("must_flag is a list of candidate ids or {candidate id: [flag keys]}.")
         pairs = must.items() if isinstance(must, Mapping) else [(c, []) for c in must]
         cleaned = {}
         for cid, flags in pairs:
+            if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+                raise ValidationError(f"must_flag: the flags of candidate {cid} are a list of flag keys.")
             try:
                 cid = int(cid)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValidationError(f"must_flag: {cid!r} is not a candidate id.") from None
             if cid not in allowed:
                 raise ValidationError(f"must_flag: candidate {cid} is not in this task.")

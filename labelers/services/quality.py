@@ -202,7 +202,8 @@ def membership_resume(*, admin, project: Project, user) -> Membership:
 
 def alert_resolve(*, admin, alert_id: int) -> LabelerAlert:
     alert = LabelerAlert.objects.select_related("project").filter(pk=alert_id).first()
-    if alert is None:
+    # Another project's alert is "not found", as a missing one: ids say nothing to outsiders.
+    if alert is None or project_role(user=admin, project_id=alert.project_id) is None:
         raise LabelerAlert.DoesNotExist("No such alert.")
     _require_admin(admin, alert.project)
     if alert.resolved_at is None:

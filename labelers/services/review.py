@@ -36,9 +36,11 @@ def submission_review(*, reviewer, kind: str, submission_id: int, decision: str,
     model = KINDS.get(kind)
     if model is None:
         raise ValidationError(f"Unknown submission kind {kind!r}; use ranking or demonstration.")
-    found = model.objects.filter(pk=submission_id).values_list("task_id", flat=True).first()
-    if found is None:
+    found = model.objects.filter(pk=submission_id).values_list("task_id", "task__project_id").first()
+    # Another project's submission is "not found", as a missing one: ids say nothing to outsiders.
+    if found is None or project_role(user=reviewer, project_id=found[1]) is None:
         raise model.DoesNotExist(f"No such {kind}.")
+    found = found[0]
     task = Task.objects.select_for_update().get(pk=found)  # lock order: task, then submission
     submission = model.objects.select_for_update().select_related("task").get(pk=submission_id)
     comment = review_check(reviewer=reviewer, submission=submission, decision=decision, comment=comment)

@@ -1,0 +1,29 @@
+"""A labeler asks the model for the next assistant turn of a dialogue: the rules of who may ask,
+when, and with what, before the "suggest" job starts (training.services.generation)."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from annotate.models import Assignment, AssignmentState, validate_conversation
+
+
+class SuggestionsUnavailable(Exception):
+    """No model can answer for this project (the API says 503: the request itself was fine)."""
+
+
+def suggestion_request(*, user, assignment: Assignment, conversation: list[dict]):
+    """Start a "suggest" job for the labeler's assignment (read with annotate.selectors.
+    assignment_of_user: their own) while it is active; the conversation must end with a user
+    turn. Returns the Job; the labeler polls /api/jobs/{id}/ for its text."""
+    if assignment.state != AssignmentState.ACTIVE:
+        raise ValidationError(f"This assignment is {assignment.state}.")
+    validate_conversation(conversation)
+    try:
+        from training.services.generation.start import suggest_model_default, suggestion_start
+    except ImportError:
+        raise SuggestionsUnavailable("Model suggestions are unavailable: no suggestion model is set up.") from None
+    try:
+        suggest_model_default(assignment.project)
+    except ValidationError as exc:
+        raise SuggestionsUnavailable(f"Model suggestions are unavailable: {' '.join(exc.messages)}") from None
+    return suggestion_start(user=user, conversation=conversation, project=assignment.project)
