@@ -6,8 +6,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelers.selectors import user_is_admin
 from core.converters import BIGINT_MAX
+from labelers.selectors import user_is_admin
 from training.models import Job, JobStatus
 from training.services.jobs import job_cancel, job_retry
 
