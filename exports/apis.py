@@ -2,7 +2,8 @@
 answer 202 with the job, which /api/jobs/<id>/ reports on."""
 from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -82,13 +83,16 @@ class ExportDownloadApi(APIView):
 
     permission_classes = [IsRanklabAdmin]
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(parameters=[OpenApiParameter("file", str, description="A path listed in the manifest.")],
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY,
+                              (200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, snapshot_id: int):
         snapshot = get_object_or_404(ExportSnapshot, pk=snapshot_id)
         relative = request.query_params.get("file")
         if relative:
             path = snapshot_file(snapshot=snapshot, relative=relative)
-            return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+            return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name,
+                                content_type="application/octet-stream")
         response = StreamingHttpResponse(snapshot_zip_stream(snapshot), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{snapshot_zip_name(snapshot)}"'
         return response

@@ -40,7 +40,7 @@ def public_location(model: ModelVersion) -> str:
 class ModelOutputSerializer(serializers.ModelSerializer):
     location = serializers.SerializerMethodField()
     has_api_key = serializers.SerializerMethodField()
-    parent_name = serializers.CharField(source="parent.name", default=None, read_only=True)
+    parent_name = serializers.CharField(source="parent.name", default=None, read_only=True, allow_null=True)
     ready = serializers.SerializerMethodField()
 
     class Meta:
@@ -64,6 +64,9 @@ class ModelListApi(APIView):
     permission_classes = [IsRanklabAdmin]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ModelRegisterInput"
+
         name = serializers.CharField(max_length=200)
         backend = serializers.ChoiceField(choices=Backend.choices)
         location = serializers.CharField(max_length=500, help_text="Directory, .gguf file, or base URL.")
@@ -144,6 +147,9 @@ class ProjectSamplingModelsApi(APIView):
     permission_classes = [IsRanklabAdmin]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SamplingModelsInput"
+
         model_versions = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), many=True)
 
     @extend_schema(responses=ModelOutputSerializer(many=True))
@@ -171,6 +177,9 @@ class GenerationStartApi(APIView):
     permission_classes = [IsRanklabAdmin]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GenerationStartInput"
+
         project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
         model_versions = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), many=True,
                                                             required=False, help_text="Default: the project's.")
@@ -201,6 +210,9 @@ class SuggestionStartApi(APIView):
     streaming are for admins."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SuggestionStartInput"
+
         conversation = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=200)
         project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all(), required=False, allow_null=True)
         model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all(), required=False,

@@ -184,6 +184,12 @@ AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
 AXES_COOLOFF_MESSAGE = "Too many failed login attempts: logging in is locked for this account or address; try again later."
 AXES_VERBOSE = False
 
+# Imports: the largest upload, the most text a (gzipped) file may decompress to, and the most
+# records one import may hold; each refusal says which limit to raise.
+IMPORT_MAX_UPLOAD_BYTES = env.int("IMPORT_MAX_UPLOAD_BYTES", default=512 * 2**20)
+IMPORT_MAX_DECOMPRESSED_BYTES = env.int("IMPORT_MAX_DECOMPRESSED_BYTES", default=2 * 2**30)
+IMPORT_MAX_RECORDS = env.int("IMPORT_MAX_RECORDS", default=1_000_000)
+
 # The OpenAPI schema only changes with the code: it is built once and kept this long.
 API_SCHEMA_CACHE_SECONDS = env.int("API_SCHEMA_CACHE_SECONDS", default=3600)
 SPECTACULAR_SETTINGS = {
@@ -192,6 +198,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ModelKindEnum": "training.models.ModelKind"},
+    # Every operation documents the errors the API answers with (core/openapi.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.error_responses"],
 }
 
 # --- Celery -------------------------------------------------------------------------------

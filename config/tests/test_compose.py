@@ -14,20 +14,53 @@ from django.conf import settings
 from config.celery_app import QUEUES
 
 ROOT = Path(settings.BASE_DIR)
+# What an operator must provide (compose refuses to start without them).
+REQUIRED = {"DJANGO_SECRET_KEY": "a-long-random-test-secret", "FLOWER_BASIC_AUTH": "ops:test-password"}
 
 
-@pytest.fixture(scope="module")
-def compose():
+def _exe() -> str:
     exe = shutil.which("docker-compose")
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("docker-compose is not installed; .ci/run installs Debian's docker-compose")
         pytest.skip("docker-compose not installed (apt-get install docker-compose)")
-    check = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True)
+    return exe
+
+
+def _config(*args, env_extra=None, exclude=()):
+    env = {k: v for k, v in os.environ.items() if k not in REQUIRED and k not in exclude}
+    env.update(env_extra or {})
+    return subprocess.run([_exe(), "-f", str(ROOT / "docker-compose.yml"), "config", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    check = _config("-q", env_extra=REQUIRED)
     assert check.returncode == 0, check.stderr
-    rendered = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
-                              check=True)
+    rendered = _config(env_extra=REQUIRED)
+    assert rendered.returncode == 0, rendered.stderr
     return yaml.safe_load(rendered.stdout)
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_compose_refuses_to_start_without_a_secret(missing):
+    result = _config("-q", env_extra={k: v for k, v in REQUIRED.items() if k != missing})
+    assert result.returncode != 0 and missing in result.stderr
+
+
+def test_flower_asks_for_a_password_and_listens_on_loopback_only(compose):
+    flower = compose["services"]["flower"]
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == REQUIRED["FLOWER_BASIC_AUTH"]
+    published = [str(p) for p in flower.get("ports", [])]
+    assert published and all(p.startswith("127.0.0.1:") for p in published), published
+
+
+def test_the_stack_runs_with_https_enforced_by_default(compose):
+    env = compose["services"]["web"]["environment"]
+    assert env["DJANGO_SECRET_KEY"] == REQUIRED["DJANGO_SECRET_KEY"]
+    assert env["DJANGO_SECURE_SSL_REDIRECT"] == "true" and env["DJANGO_SECURE_COOKIES"] == "true"
+    assert int(env["DJANGO_HSTS_SECONDS"]) > 0
 
 
 def test_services_present(compose):

@@ -1,7 +1,10 @@
 """Reading import files safely: gzip or plain, UTF-8 only, one bounded line at a time.
 
 A line longer than the limit (8 MiB unless settings.IMPORT_MAX_LINE_BYTES says otherwise)
-is refused without being read whole, so a 2 GB line costs 8 MiB of memory, not 2 GB.
+is refused without being read whole, so a 2 GB line costs 8 MiB of memory, not 2 GB. A file that
+decompresses to more than IMPORT_MAX_DECOMPRESSED_BYTES is refused when its reading gets there
+(a small gzip can hold gigabytes of newlines). Whoever reads may watch the bytes go by
+(ON_BYTES): progress, and a cancel check that holds even when no record comes out.
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -32,8 +35,15 @@ def max_line_bytes() -> int:
     return int(getattr(settings, "IMPORT_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES))
 
 
+def max_decompressed_bytes() -> int:
+    return int(settings.IMPORT_MAX_DECOMPRESSED_BYTES)
+
+
 # Bytes of the (compressed) file read so far by the innermost iter_lines, for progress bars.
 READ_BYTES: ContextVar[list[int] | None] = ContextVar("import_read_bytes", default=None)
+# Called with the bytes of the file read so far (compressed) every BYTES_TICK bytes of text read.
+ON_BYTES: ContextVar[Callable[[int], None] | None] = ContextVar("import_on_bytes", default=None)
+BYTES_TICK = 1024 * 1024
 
 
 def _open(path: Path):
@@ -45,8 +55,8 @@ def _open(path: Path):
 
 def iter_lines(path: Path | str, *, keep_newline: bool = False) -> Iterator[tuple[int, str]]:
     """(line number, text) for every line, decoded as UTF-8 (a leading BOM is dropped)."""
-    limit = max_line_bytes()
-    lineno, seen_any = 0, False
+    limit, cap, on_bytes = max_line_bytes(), max_decompressed_bytes(), ON_BYTES.get()
+    lineno, seen_any, text_bytes, next_tick = 0, False, 0, BYTES_TICK
     position = [0]
     READ_BYTES.set(position)
     with _open(Path(path)) as f:
@@ -60,6 +70,13 @@ def iter_lines(path: Path | str, *, keep_newline: bool = False) -> Iterator[tupl
                 break
             position[0] = raw_file.tell()
             lineno += 1
+            text_bytes += len(raw)
+            if text_bytes > cap:
+                raise ImportFailure(lineno, f"the file holds more than {cap / 2**20:g} MiB of text once decompressed "
+                                            "(IMPORT_MAX_DECOMPRESSED_BYTES); split it into smaller imports.")
+            if on_bytes is not None and text_bytes >= next_tick:
+                next_tick = text_bytes + BYTES_TICK
+                on_bytes(position[0])
             if len(raw) > limit:
                 raise ImportFailure(lineno, f"the line is longer than the limit of {limit / 2**20:g} MiB "
                                             "(is this a JSON array or a binary file instead of JSON Lines?).")

@@ -24,7 +24,7 @@ from annotate.services.submissions import RankingInput, ranking_check
 from exports.importers.candidates import parse_candidates
 from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
 from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
-from exports.importers.reader import READ_BYTES, ImportFailure
+from exports.importers.reader import ON_BYTES, READ_BYTES, ImportFailure
 from training.models import Job, ModelVersion
 from training.services.jobs import JobContext, job_create
 
@@ -70,7 +70,11 @@ def import_options_check(*, kind: str, fmt: str = "", filename: str = "", on_dup
 
 def import_upload_save(*, uploaded, filename: str) -> Path:
     """Store an uploaded file where the import job can read it (the job deletes nothing: the
-    file is kept as the record of what was imported)."""
+    file is kept as the record of what was imported). Files over IMPORT_MAX_UPLOAD_BYTES are refused."""
+    cap = settings.IMPORT_MAX_UPLOAD_BYTES
+    if getattr(uploaded, "size", 0) > cap:
+        raise ValidationError({"file": f"The file is larger than the upload limit of {cap / 2**20:g} MiB "
+                                       "(IMPORT_MAX_UPLOAD_BYTES); split it into smaller imports."})
     safe = re.sub(r"[^\w.\-]", "_", Path(filename or "upload").name)[-100:]
     folder = Path(settings.DATA_DIR) / "imports"
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,16 +93,33 @@ def import_start(*, project: Project, path: Path | str, options: ImportOptions, 
 
 
 def import_file(*, project: Project, path: Path | str, options: ImportOptions, progress=None) -> dict:
-    """Validate the whole file, then write it in one transaction. Raises ImportFailure."""
+    """Validate the whole file, then write it in one transaction. Raises ImportFailure; a
+    progress callback that raises (a cancelled job) stops the reading within a few MiB."""
     parse = PARSERS[options.kind]
-    size, total = max(1, Path(path).stat().st_size), 0
-    for total, _ in enumerate(parse(path, options.fmt), start=1):
-        if progress and total % 500 == 0:
-            done = min(1.0, (READ_BYTES.get() or [0])[0] / size)
-            progress(0.5 * done, f"checked {total:,} records ({done:.0%} of the file)")
+    size, total, cap = max(1, Path(path).stat().st_size), 0, settings.IMPORT_MAX_RECORDS
+    counted = [0]
+
+    def checked(read: int) -> None:
+        done = min(1.0, read / size)
+        if progress:
+            progress(0.5 * done, f"checked {counted[0]:,} records ({done:.0%} of the file)")
+
+    # Progress (and the cancel check it carries) by bytes read, so a file of blank lines reports too.
+    token = ON_BYTES.set(checked)
+    try:
+        for total, _ in enumerate(parse(path, options.fmt), start=1):
+            counted[0] = total
+            if total % 500 == 0:
+                checked((READ_BYTES.get() or [0])[0])
+            if total > cap:
+                raise ImportFailure(0, f"The file holds more than {cap:,} records (IMPORT_MAX_RECORDS); "
+                                       "split it into smaller imports.")
+    finally:
+        ON_BYTES.reset(token)
     if progress:
         progress(0.5, f"{total:,} records valid; writing")
     write = {"prompts": _write_prompts, "preferences": _write_preferences, "candidates": _write_candidates}[options.kind]
+    # No progress while writing: it would update the job row inside the import's transaction.
     with transaction.atomic():
         result = write(project=project, records=parse(path, options.fmt), options=options)
     result["records"] = total

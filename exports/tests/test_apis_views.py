@@ -44,11 +44,11 @@ def test_export_through_the_api_and_download(api, project, labelled):
     detail = api.get(f"/api/exports/{snap_id}/").json()
     assert detail["manifest"]["splits"]["preference"]["train"] == 36 and detail["job"] == job.pk
     one = api.get(f"/api/exports/{snap_id}/download/", {"file": "preference/train.jsonl"})
-    assert one.status_code == 200
+    assert one.status_code == 200 and one["Content-Type"] == "application/octet-stream"  # as the schema says
     lines = b"".join(one.streaming_content).decode().splitlines()
     assert len(lines) == 36 and set(json.loads(lines[0])) == {"prompt", "chosen", "rejected"}
     archive = api.get(f"/api/exports/{snap_id}/download/")
-    assert archive["Content-Disposition"].endswith('-v1.zip"')
+    assert archive["Content-Disposition"].endswith('-v1.zip"') and archive["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as z:
         names = z.namelist()
         assert any(n.endswith("/manifest.json") for n in names) and any(n.endswith("/README.md") for n in names)
