@@ -1,9 +1,12 @@
 from django.urls import path
 
-from labelers import views
+from labelers import views, views_tokens
 
 app_name = "labelers"
 urlpatterns = [
+    path("tokens/", views_tokens.tokens_page, name="tokens"),
+    path("tokens/new/", views_tokens.token_create_view, name="token-create"),
+    path("tokens/<str:key>/revoke/", views_tokens.token_revoke_view, name="token-revoke"),
     path("projects/<id:project_id>/", views.project_labelers, name="project"),
     path("projects/<id:project_id>/labelers/<id:user_id>/resume/", views.labeler_resume, name="resume"),
     path("projects/<id:project_id>/labelers/<id:user_id>/qualify/", views.labeler_qualify, name="qualify"),

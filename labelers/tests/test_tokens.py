@@ -119,3 +119,26 @@ def test_the_token_endpoint_is_throttled_per_address(make_user, low_rates):
     make_user("alice")
     assert [_obtain("alice", PASSWORD).status_code for _ in range(3)] == [200, 200, 429]
     assert _obtain("alice", PASSWORD, ip="10.0.0.4").status_code == 200
+
+
+def test_the_tokens_page_creates_shows_once_and_revokes(make_user, client):
+    from knox.models import AuthToken
+
+    alice = make_user("alice")
+    client.force_login(alice)
+    assert b"No tokens." in client.get("/labelers/tokens/").content
+    created = client.post("/labelers/tokens/new/")
+    assert created.status_code == 201
+    html = created.content.decode()
+    token = html.split('data-testid="new-token">')[1].split("<")[0]
+    row = AuthToken.objects.get(user=alice)
+    assert token.startswith(row.token_key) and len(token) == 64
+    listing = client.get("/labelers/tokens/").content.decode()
+    assert row.token_key in listing and token not in listing
+    other = make_user("bob")
+    client.force_login(other)
+    client.post(f"/labelers/tokens/{row.token_key}/revoke/")
+    assert AuthToken.objects.filter(user=alice).exists()
+    client.force_login(alice)
+    assert client.post(f"/labelers/tokens/{row.token_key}/revoke/").status_code == 302
+    assert not AuthToken.objects.filter(user=alice).exists()
