@@ -28,9 +28,9 @@ from labelers.selectors.access import project_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_queue
 from labelers.selectors.stats import labeler_stats, open_alerts, project_quality
-from labelers.services.gold import task_mark_gold
+from labelers.services.gold import gold_access_check, task_mark_gold
 from labelers.services.quality import alert_resolve, membership_resume, qualification_override
-from labelers.services.review import submission_review
+from labelers.services.review import review_access_check, submission_review
 
 
 def _project(request, project_id: int, roles=("admin", "reviewer", "labeler")) -> tuple[Project, str]:
@@ -143,9 +143,11 @@ class SubmissionReviewApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, kind: str, submission_id: int):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         try:
+            # Who may review first: a body is judged only for those who may send one.
+            review_access_check(reviewer=request.user, kind=kind, submission_id=submission_id)
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
             sub = submission_review(reviewer=request.user, kind=kind, submission_id=submission_id,
                                     **serializer.validated_data)
         except ObjectDoesNotExist as exc:
@@ -246,9 +248,7 @@ class TaskGoldApi(APIView):
         "task": serializers.IntegerField(), "is_gold": serializers.BooleanField(),
         "is_screening": serializers.BooleanField(), "gold_answer": serializers.JSONField()}))
     def post(self, request, task_id: int):
-        task = Task.objects.filter(pk=task_id).first()
-        if task is None or project_role(user=request.user, project_id=task.project_id) is None:
-            raise exceptions.NotFound("No such task.")
+        task = gold_access_check(admin=request.user, task_id=task_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         task = task_mark_gold(admin=request.user, task_id=task.pk, **serializer.validated_data)

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from annotate.models import Task, TaskKind, TaskState
-from labelers.selectors.access import project_role, user_is_admin
+from labelers.selectors.access import project_role
 
 
 def gold_answer_check(*, task: Task, gold_answer) -> dict:
@@ -49,15 +49,24 @@ def gold_answer_check(*, task: Task, gold_answer) -> dict:
     return out
 
 
+def gold_access_check(*, admin, task_id: int, lock: bool = False) -> Task:
+    """The task, if `admin` administers its project: another project's task is "not found" (like
+    a missing one), a member without the admin role is refused."""
+    tasks = Task.objects.select_for_update() if lock else Task.objects
+    task = tasks.select_related("project").filter(pk=task_id).first()
+    role = project_role(user=admin, project_id=task.project_id) if task else None
+    if role is None:
+        raise Task.DoesNotExist("No such task.")
+    if role != "admin":
+        raise PermissionDenied("Only an admin of this project can mark gold tasks.")
+    return task
+
+
 @transaction.atomic
 def task_mark_gold(*, admin, task_id: int, gold_answer, is_screening: bool = False) -> Task:
     """Make a task gold (or update its answer). Gold tasks are mixed into every labeler's
     stream; screening ones form the qualification set. A task with leases out cannot change."""
-    task = Task.objects.select_for_update().select_related("project").filter(pk=task_id).first()
-    if task is None:
-        raise Task.DoesNotExist("No such task.")
-    if not (user_is_admin(admin) or project_role(user=admin, project_id=task.project_id) == "admin"):
-        raise PermissionDenied("Only an admin of this project can mark gold tasks.")
+    task = gold_access_check(admin=admin, task_id=task_id, lock=True)
     answer = gold_answer_check(task=task, gold_answer=gold_answer)
     if task.active_leases and not task.is_gold:
         raise ValidationError("Labelers hold leases on this task; mark it gold when they are done.")

@@ -11,11 +11,23 @@ from labelers.selectors.access import project_role
 KINDS = {"ranking": Ranking, "demonstration": Demonstration}
 
 
-def review_check(*, reviewer, submission, decision: str, comment: str) -> str:
-    """Who may review, and what a review must say. Returns the cleaned comment."""
-    role = project_role(user=reviewer, project_id=submission.task.project_id)
+def review_access_check(*, reviewer, kind: str, submission_id: int) -> int:
+    """Who may review: a reviewer or admin of the submission's project (another project's
+    submission is "not found", like a missing one). Returns the submission's task id."""
+    model = KINDS.get(kind)
+    if model is None:
+        raise ValidationError(f"Unknown submission kind {kind!r}; use ranking or demonstration.")
+    found = model.objects.filter(pk=submission_id).values_list("task_id", "task__project_id").first()
+    role = project_role(user=reviewer, project_id=found[1]) if found else None
+    if role is None:
+        raise model.DoesNotExist(f"No such {kind}.")
     if role not in ("admin", "reviewer"):
         raise PermissionDenied("Only reviewers and admins of this project can review its submissions.")
+    return found[0]
+
+
+def review_check(*, reviewer, submission, decision: str, comment: str) -> str:
+    """What a review must say. Returns the cleaned comment."""
     if submission.labeler_id == reviewer.pk:
         raise PermissionDenied("You cannot review your own submission.")
     if decision not in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
@@ -34,14 +46,8 @@ def submission_review(*, reviewer, kind: str, submission_id: int, decision: str,
     count drops and a completed task reopens for another labeler (not the same one: their
     assignment stays submitted). The labeler sees the comment on their calibration page."""
     model = KINDS.get(kind)
-    if model is None:
-        raise ValidationError(f"Unknown submission kind {kind!r}; use ranking or demonstration.")
-    found = model.objects.filter(pk=submission_id).values_list("task_id", "task__project_id").first()
-    # Another project's submission is "not found", as a missing one: ids say nothing to outsiders.
-    if found is None or project_role(user=reviewer, project_id=found[1]) is None:
-        raise model.DoesNotExist(f"No such {kind}.")
-    found = found[0]
-    task = Task.objects.select_for_update().get(pk=found)  # lock order: task, then submission
+    task_id = review_access_check(reviewer=reviewer, kind=kind, submission_id=submission_id)
+    task = Task.objects.select_for_update().get(pk=task_id)  # lock order: task, then submission
     submission = model.objects.select_for_update().select_related("task").get(pk=submission_id)
     comment = review_check(reviewer=reviewer, submission=submission, decision=decision, comment=comment)
     submission.review_status, submission.review_comment = decision, comment
