@@ -155,3 +155,25 @@ def test_another_projects_submission_is_not_found_for_review(make_user):
     other = api.post(f"/api/submissions/ranking/{ranking.pk}/review/", body, format="json")
     missing = api.post(f"/api/submissions/ranking/{ranking.pk + 1000}/review/", body, format="json")
     assert other.status_code == missing.status_code == 404
+
+
+def test_a_nul_in_a_review_comment_from_the_review_page_is_a_form_error(make_user, client):
+    from annotate.services.assignments import task_next_for_labeler
+    from annotate.services.projects import candidate_create, prompt_create, task_create
+    from annotate.services.submissions import RankingInput, ranking_submit
+    from labelers.services import membership_set
+
+    me, mine, _ = _two_projects(make_user)
+    labeler = make_user("lab")
+    membership_set(project=mine, user=labeler, role="labeler")
+    prompt = prompt_create(project=mine, conversation="Q?")
+    task_create(project=mine, prompt=prompt, kind="ranking",
+                candidates=[candidate_create(prompt=prompt, text=t, source="t") for t in ("a", "b")])
+    a = task_next_for_labeler(user=labeler, project=mine)
+    ranking = ranking_submit(user=labeler, assignment_id=a.pk, data=RankingInput(tiers=[[c] for c in a.shown_order]))
+    client.force_login(me)
+    response = client.post(f"/labelers/projects/{mine.pk}/review/ranking/{ranking.pk}/",
+                           {"decision": "rejected", "comment": "bad\x00"})
+    assert response.status_code == 400 and b"NUL" in response.content
+    ranking.refresh_from_db()
+    assert ranking.review_status != "rejected"

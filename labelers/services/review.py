@@ -33,6 +33,8 @@ def review_check(*, reviewer, submission, decision: str, comment: str) -> str:
     if decision not in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
         raise ValidationError(f"A review decision is 'accepted' or 'rejected', not {decision!r}.")
     comment = (comment or "").strip()
+    if "\x00" in comment:
+        raise ValidationError("The comment may not contain NUL characters.")
     if decision == ReviewStatus.REJECTED and not comment:
         raise ValidationError("Say why you reject this submission; the labeler will see your comment.")
     if submission.review_status == ReviewStatus.REJECTED:
