@@ -17,3 +17,5 @@ JOB_HEARTBEAT_INTERVAL = 1
 # (test_throttling.py sets low rates where it checks them).
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "100000/min", "anon": "100000/min",
                                                                "token": "100000/min"}}
+# In-process cache: tests clear it, and with Redis that would flush the broker's database too.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
