@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from annotate.models import Project
 from config.charts import bar_chart, histogram, line_chart
+from core.jsonbody import JSONShapeError, json_loads
 from labelers.selectors import admin_check
 from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
 from training.services.rounds import round_cancel, round_retry, round_start
@@ -82,9 +83,11 @@ def round_list(request):
 def _start_params(post, method: str) -> dict:
     raw = post.get("params", "").strip()
     try:
-        params = json.loads(raw) if raw else {}
+        params = json_loads(raw) if raw else {}
     except json.JSONDecodeError as exc:
         raise ValidationError(f"Options are not valid JSON: {exc.msg} (line {exc.lineno}).")
+    except JSONShapeError as exc:
+        raise ValidationError(f"Options: {exc}")
     if not isinstance(params, dict):
         raise ValidationError("Options must be a JSON object.")
     if post.get("cpu_friendly"):

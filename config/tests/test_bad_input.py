@@ -177,3 +177,10 @@ def test_a_nul_in_a_review_comment_from_the_review_page_is_a_form_error(make_use
     assert response.status_code == 400 and b"NUL" in response.content
     ranking.refresh_from_db()
     assert ranking.review_status != "rejected"
+
+
+def test_round_options_nested_five_thousand_deep_are_a_form_error(admin_user, client, project):
+    client.force_login(admin_user)
+    response = client.post(f"/rounds/projects/{project.pk}/start/", {"method": "dpo", "params": "[" * 5000 + "]" * 5000,
+                                                                     "project": project.pk}, follow=True)
+    assert response.status_code == 200 and "nest at most" in response.content.decode()
