@@ -26,7 +26,7 @@ def test_token_authentication(admin_user):
 
 
 def test_labeler_sees_only_own_jobs(make_user, admin_user):
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     labeler = make_user("someone")
     mine = job_create(kind="noop", user=labeler, enqueue=False)
@@ -42,8 +42,8 @@ def test_labeler_sees_only_own_jobs(make_user, admin_user):
 def test_a_token_request_is_the_tokens_whatever_session_it_carries(make_user):
     """core.authentication.SessionAuthentication steps aside when a token is sent: the token's
     user, or a refusal for a wrong token; without a token the session still authenticates, CSRF-checked."""
+    from jobs.services import job_create
     from labelers.services.tokens import token_create
-    from training.services.jobs import job_create
 
     alice, bob = make_user("alice"), make_user("bob")
     alices = job_create(kind="noop", user=alice, enqueue=False)

@@ -30,7 +30,7 @@ def test_bad_query_parameters_are_a_400_naming_the_parameter(admin_api, project,
 
 
 def test_good_query_parameters_still_filter(admin_api, admin_user, project):
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     job = job_create(kind="noop", user=admin_user, project=project, enqueue=False)
     job_create(kind="noop", user=admin_user, enqueue=False)

@@ -147,10 +147,10 @@ def world(db, make_user, settings, tmp_path):
     from annotate.services.projects import candidate_create, project_create, prompt_create, task_create
     from annotate.services.submissions import RankingInput, ranking_submit
     from exports.tests.conftest import run_export
+    from jobs.services import job_create
     from labelers.models import LabelerAlert
     from labelers.services import membership_set
     from training.models import ModelVersion, Round
-    from training.services.jobs import job_create
     from training.services.registry import model_register
 
     settings.EXPORTS_DIR = tmp_path / "exports"

@@ -42,9 +42,9 @@ def fuzz_world(db, make_user, keep_connection):
     from annotate.services.assignments import task_next_for_labeler
     from annotate.services.projects import candidate_create, project_create, prompt_create, task_create
     from annotate.services.submissions import RankingInput, ranking_submit
+    from jobs.services import job_create
     from labelers.services import membership_set
     from labelers.services.tokens import token_create
-    from training.services.jobs import job_create
     from training.services.registry import model_register
 
     project = project_create(name="Fuzzed", k=2, task_kinds=["ranking", "demonstration", "dialogue"])

@@ -1,5 +1,5 @@
-"""Jobs over the REST API: list, detail, cancel, retry. Admins see every job; others only
-the jobs they started (e.g. a model suggestion a labeler asked for)."""
+"""Jobs over the REST API: list, detail, cancel, retry. Admins see every job; others only the
+jobs they started (e.g. a model suggestion a labeler asked for)."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -7,9 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.converters import BIGINT_MAX
-from labelers.selectors import user_is_admin
-from training.models import Job, JobStatus
-from training.services.jobs import job_cancel, job_retry
+from jobs.models import Job, JobStatus
+from jobs.selectors import jobs_for_user
+from jobs.services import job_cancel, job_retry
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
@@ -18,10 +18,6 @@ class JobOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "project", "params", "status", "progress", "progress_message", "log_tail",
                   "metrics", "result", "error", "attempts", "cancel_requested", "parent", "created_at",
                   "started_at", "heartbeat_at", "finished_at"]
-
-
-def _jobs_for(user):
-    return Job.objects.all() if user_is_admin(user) else Job.objects.filter(created_by=user)
 
 
 class JobFilterSerializer(serializers.Serializer):
@@ -35,27 +31,27 @@ class JobListApi(APIView):
     def get(self, request):
         filters = JobFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        jobs = _jobs_for(request.user).filter(**filters.validated_data).order_by("-created_at")
+        jobs = jobs_for_user(request.user).filter(**filters.validated_data).order_by("-created_at")
         return Response(JobOutputSerializer(jobs[:200], many=True).data)
 
 
 class JobDetailApi(APIView):
     @extend_schema(responses=JobOutputSerializer)
     def get(self, request, job_id: int):
-        return Response(JobOutputSerializer(get_object_or_404(_jobs_for(request.user), pk=job_id)).data)
+        return Response(JobOutputSerializer(get_object_or_404(jobs_for_user(request.user), pk=job_id)).data)
 
 
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses=JobOutputSerializer)
     def post(self, request, job_id: int):
-        job = job_cancel(job=get_object_or_404(_jobs_for(request.user), pk=job_id))
+        job = job_cancel(job=get_object_or_404(jobs_for_user(request.user), pk=job_id))
         return Response(JobOutputSerializer(job).data)
 
 
 class JobRetryApi(APIView):
     @extend_schema(request=None, responses=JobOutputSerializer)
     def post(self, request, job_id: int):
-        job = get_object_or_404(_jobs_for(request.user), pk=job_id)
+        job = get_object_or_404(jobs_for_user(request.user), pk=job_id)
         try:
             job = job_retry(job=job)
         except ValueError as exc:
