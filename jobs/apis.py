@@ -13,11 +13,13 @@ from jobs.services import job_cancel, job_retry
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
+    retryable = serializers.BooleanField(read_only=True, help_text="Whether POST .../retry/ may help.")
+
     class Meta:
         model = Job
         fields = ["id", "kind", "project", "params", "status", "progress", "progress_message", "log_tail",
                   "metrics", "result", "error", "attempts", "cancel_requested", "parent", "created_at",
-                  "started_at", "heartbeat_at", "finished_at"]
+                  "started_at", "heartbeat_at", "finished_at", "retryable"]
 
 
 class JobFilterSerializer(serializers.Serializer):

@@ -60,3 +60,8 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def retryable(self) -> bool:
+        """Failed or cancelled, and not failed on its input (JobInputError): running it again can help."""
+        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED) and (self.result or {}).get("retryable", True)

@@ -26,7 +26,7 @@ from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
 from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
 from exports.importers.reader import ON_BYTES, READ_BYTES, ImportFailure
 from jobs.models import Job
-from jobs.services import JobContext, job_create
+from jobs.services import JobContext, JobInputError, job_create
 from training.models import ModelVersion
 
 IMPORT_KINDS = {"prompts": PROMPT_FORMATS, "preferences": PREFERENCE_FORMATS, "candidates": ("jsonl",)}
@@ -214,8 +214,9 @@ def _write_candidates(*, project, records, options) -> dict:
             "candidates_without_task": left}
 
 
-class BadImportFile(Exception):
-    """The job's error for a refused file: its message names the line and the problem."""
+class BadImportFile(JobInputError):
+    """The job's error for a refused file: its message names the line and the problem (the same
+    file would fail again, so the job is not offered for retry)."""
 
 
 def import_job(job: Job, ctx: JobContext) -> dict:

@@ -74,3 +74,28 @@ def test_an_upload_over_the_limit_is_a_400_naming_the_setting(admin_user, projec
     upload.name = "prompts.jsonl"
     response = api.post(f"/api/projects/{project.pk}/imports/", {"file": upload, "kind": "prompts"}, format="multipart")
     assert response.status_code == 400 and "IMPORT_MAX_UPLOAD_BYTES" in json.dumps(response.json())
+
+
+def test_a_failed_import_does_not_offer_a_retry_that_can_only_fail_again(admin_user, project, client, tmp_path):
+    from rest_framework.test import APIClient
+
+    from exports.services.imports import import_start
+    from jobs.services import job_create, job_run
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"prompt": \n')
+    options = import_options_check(kind="prompts", fmt="jsonl", filename=str(bad))
+    job = job_run(job_id=import_start(project=project, path=bad, options=options, user=admin_user, enqueue=False).pk)
+    assert job.status == "failed" and job.error.startswith("line 2: invalid JSON") and not job.retryable
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    assert api.get(f"/api/jobs/{job.pk}/").json()["retryable"] is False
+    refused = api.post(f"/api/jobs/{job.pk}/retry/")
+    assert refused.status_code == 400 and "failed on its input" in refused.json()["detail"]
+    client.force_login(admin_user)
+    assert f"Retry job {job.pk}" not in client.get("/jobs/").content.decode()
+    # A job that failed for another reason may still be retried.
+    other = job_run(job_id=job_create(kind="noop", user=admin_user, params={"fail": "boom"}, enqueue=False).pk)
+    assert other.status == "failed" and other.retryable
+    assert f"Retry job {other.pk}" in client.get("/jobs/").content.decode()
+    assert api.post(f"/api/jobs/{other.pk}/retry/").json()["status"] == "queued"

@@ -5,8 +5,8 @@ in a worker with a JobContext and a heartbeat (run.py), recover lost ones (sweep
     # enqueued after the surrounding transaction commits; jobs.tasks.run_job runs it
 """
 from jobs.services.lifecycle import job_cancel, job_create, job_enqueue, job_retry
-from jobs.services.run import JobCancelled, JobContext, job_run
+from jobs.services.run import JobCancelled, JobContext, JobInputError, job_run
 from jobs.services.sweep import jobs_sweep
 
-__all__ = ["JobCancelled", "JobContext", "job_cancel", "job_create", "job_enqueue", "job_retry", "job_run",
+__all__ = ["JobCancelled", "JobContext", "JobInputError", "job_cancel", "job_create", "job_enqueue", "job_retry", "job_run",
            "jobs_sweep"]

@@ -59,6 +59,9 @@ def job_retry(*, job: Job) -> Job:
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise ValueError(f"Only failed or cancelled jobs can be retried; this one is {job.status}.")
+        if not job.retryable:
+            raise ValueError("This job failed on its input; running it again would fail the same way. "
+                             "Fix the input and start a new one.")
         job.status, job.cancel_requested, job.error, job.traceback = JobStatus.QUEUED, False, "", ""
         job.finished_at = None
         job.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at"])

@@ -25,6 +25,11 @@ class JobCancelled(Exception):
     pass
 
 
+class JobInputError(Exception):
+    """Raised by a handler whose input can never succeed (a malformed import file): the job fails
+    with this message and is not offered for retry; the fix is new input, a new job."""
+
+
 class JobContext:
     """What a handler uses to report back. Progress and log writes are cheap single-row
     UPDATEs; a background thread keeps the heartbeat fresh while the handler blocks."""
@@ -102,6 +107,8 @@ def job_run(*, job_id: int) -> Job | None:
         result = handler(job, ctx) or {}
     except JobCancelled:
         status = JobStatus.CANCELLED
+    except JobInputError as exc:
+        status, error, result = JobStatus.FAILED, str(exc), {"retryable": False}
     except Exception as exc:  # the job records every failure; the worker survives it
         status, error, trace = JobStatus.FAILED, f"{type(exc).__name__}: {exc}", tb.format_exc()
         logger.exception("job %s failed", job.pk)
@@ -112,6 +119,8 @@ def job_run(*, job_id: int) -> Job | None:
               "error": error[:5000], "traceback": trace[-20000:]}
     if status == JobStatus.SUCCEEDED:
         update.update(progress=1.0, result=result)
+    elif result:
+        update["result"] = result
     Job.objects.filter(pk=job.pk).update(**update)
     job.refresh_from_db()
     run_finished_hooks(job)
