@@ -13,6 +13,7 @@ ERRORS = {
     "404": ("No such object, or not one the caller may see.", "ErrorResponse"),
     "413": ("The request body is too large (DATA_UPLOAD_MAX_MEMORY_SIZE).", "ErrorResponse"),
     "429": ("Throttled, or locked out after failed passwords; retry later.", "ErrorResponse"),
+    "503": ("A service behind the request is unavailable (the task queue, a model); retry later.", "ErrorResponse"),
 }
 
 
