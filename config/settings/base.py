@@ -152,7 +152,7 @@ REST_FRAMEWORK = {
     # Per user (or per address, for anonymous requests). A labeler's page makes two requests per
     # answer, a script a few per second; the rates stop a runaway client, not normal work.
     "DEFAULT_THROTTLE_RATES": {
-        "user": env("API_THROTTLE_USER", default="1200/min"),
+        "user": env("API_THROTTLE_USER", default="3000/min"),
         "anon": env("API_THROTTLE_ANON", default="120/min"),
         "token": env("API_THROTTLE_TOKEN", default="30/min"),
     },
