@@ -20,7 +20,9 @@ def tokens_for_user(*, user) -> QuerySet:
 
 @transaction.atomic
 def token_create(*, user) -> tuple[AuthToken, str]:
-    """A new token for the user: (the row, the token text, which is never stored)."""
+    """A new token for the user: (the row, the token text, which is never stored). The user's
+    lapsed tokens are deleted here (authentication only checks the token it is given)."""
+    AuthToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
     limit = knox_settings.TOKEN_LIMIT_PER_USER
     if limit is not None and tokens_for_user(user=user).count() >= limit:
         raise ValidationError(f"You already have {limit} tokens; revoke one before creating another.")

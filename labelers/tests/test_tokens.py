@@ -142,3 +142,24 @@ def test_the_tokens_page_creates_shows_once_and_revokes(make_user, client):
     client.force_login(alice)
     assert client.post(f"/labelers/tokens/{row.token_key}/revoke/").status_code == 302
     assert not AuthToken.objects.filter(user=alice).exists()
+
+
+def test_a_lapsed_token_is_refused_and_deleted(make_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from knox.models import AuthToken
+
+    from labelers.services.tokens import token_create, tokens_for_user
+
+    alice = make_user("alice")
+    old, old_token = token_create(user=alice)
+    AuthToken.objects.filter(pk=old.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {old_token}")
+    assert api.get("/api/auth/tokens/").status_code == 403
+    assert not AuthToken.objects.filter(pk=old.pk).exists()
+    other, _ = token_create(user=alice)
+    AuthToken.objects.filter(pk=other.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    token_create(user=alice)  # creating a token clears the lapsed ones
+    assert not AuthToken.objects.filter(pk=other.pk).exists() and tokens_for_user(user=alice).count() == 1
