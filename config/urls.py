@@ -16,7 +16,7 @@ urlpatterns = [
     path("api/schema/", cache_page(settings.API_SCHEMA_CACHE_SECONDS)(SpectacularAPIView.as_view()), name="api-schema"),
     path("api/auth/token/", apis_tokens.TokenObtainApi.as_view(), name="api-token"),
     path("api/auth/tokens/", apis_tokens.TokenListApi.as_view(), name="api-tokens"),
-    path("api/auth/tokens/<str:key>/", apis_tokens.TokenRevokeApi.as_view(), name="api-token-revoke"),
+    path("api/auth/tokens/<slug:key>/", apis_tokens.TokenRevokeApi.as_view(), name="api-token-revoke"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotate.api_urls")),
     path("api/", include("labelers.api_urls")),

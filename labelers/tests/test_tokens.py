@@ -35,6 +35,7 @@ def test_a_token_is_stored_as_a_digest_listed_and_revoked_by_its_owner_only(make
     bobs = APIClient()
     bobs.force_authenticate(bob)
     assert bobs.delete(f"/api/auth/tokens/{row.token_key}/").status_code == 404
+    assert bobs.delete("/api/auth/tokens/%00/").status_code == 404  # not a key: no database lookup
     assert api.delete(f"/api/auth/tokens/{row.token_key}/").status_code == 204
     assert api.get("/api/auth/tokens/").status_code == 403  # the token used here is gone
     api.credentials(HTTP_AUTHORIZATION=f"Token {second.json()['token']}")
