@@ -30,3 +30,8 @@ urlpatterns = [
     path("rounds/", include("training.urls_rounds")),
     path("", include("annotate.urls")),
 ]
+
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.page_not_found"
+handler500 = "core.errors.server_error"

@@ -23,3 +23,45 @@ def errors_text(errors) -> str:
 
     walk(errors, "")
     return " ".join(parts)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request, exception):
+    """Django's error views, in JSON under /api/ (a client of the API reads JSON, whatever failed)."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request: the request could not be read."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _is_api(request):
+        return JsonResponse({"detail": str(exception) or "You do not have permission to do this."}, status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found: no such API endpoint or object."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error: the request failed on our side; it has been logged."},
+                            status=500)
+    return defaults.server_error(request)

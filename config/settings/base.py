@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.nul.RejectNulMiddleware",
     # Last, as django-axes asks: it turns a lockout flagged during login into its response.
     "axes.middleware.AxesMiddleware",
 ]

@@ -184,3 +184,32 @@ def test_round_options_nested_five_thousand_deep_are_a_form_error(admin_user, cl
     response = client.post(f"/rounds/projects/{project.pk}/start/", {"method": "dpo", "params": "[" * 5000 + "]" * 5000,
                                                                      "project": project.pk}, follow=True)
     assert response.status_code == 200 and "nest at most" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/jobs/?kind=%00", "/jobs/?status=a%00b", "/rounds/?project=%00",
+                                 "/labelers/projects/1/review/?mode=%00", "/?x%00=1"])
+def test_a_nul_in_any_query_parameter_of_a_page_is_a_400(admin_user, client, project, url):
+    client.force_login(admin_user)
+    assert client.get(url.replace("/projects/1/", f"/projects/{project.pk}/")).status_code == 400
+
+
+def test_a_nul_in_any_form_field_is_a_400(labeler, client, project, make_ranking_task):
+    make_ranking_task(k=2)
+    client.force_login(labeler)
+    client.get(f"/projects/{project.pk}/work/")
+    from annotate.models import Assignment
+
+    a = Assignment.objects.get(labeler=labeler)
+    response = client.post(f"/projects/{project.pk}/work/{a.pk}/skip/", {"reason": "no\x00"})
+    assert response.status_code == 400
+    a.refresh_from_db()
+    assert a.state == "active"
+
+
+def test_the_api_answers_json_even_where_no_view_does(admin_api, client):
+    for url in ("/api/no-such-endpoint/", "/api/auth/tokens/not%20a%20key/", "/api/jobs/99999999999999999999/"):
+        response = admin_api.get(url)
+        assert response.status_code == 404 and response["Content-Type"] == "application/json", url
+        assert response.json()["detail"]
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
