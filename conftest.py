@@ -253,11 +253,13 @@ def guarded_page(page):
 
 @pytest.fixture
 def login(live_server, page, client):
-    """login(user) puts a logged-in session cookie into the browser (the UI login is tested once)."""
+    """login(user) puts a logged-in session cookie into the browser, in place of any earlier one
+    (the UI login is tested once)."""
 
     def do(user):
         client.force_login(user)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.clear_cookies()
         page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value,
                                    "url": live_server.url}])
 
