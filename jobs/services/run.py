@@ -133,6 +133,13 @@ def _beat(job_id: int, attempt: int) -> int:
     return Job.objects.filter(pk=job_id, attempts=attempt, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
 
 
+def _taken_over(job_id: int, attempt: int) -> bool:
+    """The row as this thread's connection sees it holds another attempt or is no longer running.
+    A row it cannot see at all (claimed inside a transaction not yet committed) is not lost."""
+    row = Job.objects.filter(pk=job_id).values_list("attempts", "status").first()
+    return row is not None and row != (attempt, JobStatus.RUNNING)
+
+
 def _heartbeat_loop(job_id: int, attempt: int, stop: threading.Event, lost: threading.Event) -> None:
     """Keep the heartbeat fresh for the whole run, whatever the handler does (a training job's
     preparation, a model load). A database error is logged and the next beat reconnects; a beat
@@ -140,7 +147,7 @@ def _heartbeat_loop(job_id: int, attempt: int, stop: threading.Event, lost: thre
     try:
         while not stop.wait(settings.JOB_HEARTBEAT_INTERVAL):
             try:
-                if not _beat(job_id, attempt):
+                if not _beat(job_id, attempt) and _taken_over(job_id, attempt):
                     lost.set()
                     return
             except DatabaseError:
