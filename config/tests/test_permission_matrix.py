@@ -78,7 +78,7 @@ EXPECTED = {
     ("GET", "/api/jobs/"): anyone(200),
     ("GET", "/api/jobs/{job_id}/"): {**own(200), "admin": 200},
     ("POST", "/api/jobs/{job_id}/cancel/"): {**own(200), "admin": 200},
-    ("POST", "/api/jobs/{job_id}/retry/"): {**own(400), "admin": 400},
+    ("POST", "/api/jobs/{job_id}/retry/"): {**own(200), "admin": 200},  # queued, never sent: sent again
     ("POST", "/api/suggestions/"): anyone(400),
     # models, generation, rounds, training, exports: global admins
     ("GET", "/api/models/"): global_admins(200),
