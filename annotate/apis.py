@@ -37,7 +37,7 @@ from annotate.serializers import (
 )
 from annotate.services.assignments import assignment_skip, lease_renew, task_next_for_labeler
 from annotate.services.submissions import INT32_MAX, RankingInput, demonstration_submit, ranking_submit
-from annotate.services.suggestions import SuggestionsUnavailable, suggestion_request
+from annotate.services.suggestions import suggestion_request
 from annotate.services.text import markdown_to_safe_html
 
 NO_WORK = "No work available right now: every task is done or being worked on by someone else."
@@ -322,10 +322,7 @@ class SuggestionApi(APIView):
     def post(self, request, assignment_id: int):
         assignment = _assignment(request, assignment_id)
         conversation = suggestion_conversation_validate(request.data)
-        try:
-            job = suggestion_request(user=request.user, assignment=assignment, conversation=conversation)
-        except SuggestionsUnavailable as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        job = suggestion_request(user=request.user, assignment=assignment, conversation=conversation)
         return Response({"job_id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from annotate.models import Assignment, AssignmentState, validate_conversation
+from core.api import ServiceUnavailable
 
 
-class SuggestionsUnavailable(Exception):
+class SuggestionsUnavailable(ServiceUnavailable):
     """No model can answer for this project (the API says 503: the request itself was fine)."""
 
 
