@@ -159,3 +159,123 @@ def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+# --- browser tests: one Chromium for the whole session, shared by every app's tests -----------
+# Debian's Chromium through pytest-playwright, against pytest-django's live_server. Every page
+# records dialogs, console errors, page errors and Content-Security-Policy violations, and
+# page_guard.axe() runs the vendored axe-core; page_guard fails a test that caused any problem.
+# Playwright's sync API runs an event loop in this thread; the ORM calls in test bodies stay sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+AXE_JS = "/static/vendor/axe-core-4.14.1/axe.min.js"
+LISTEN_FOR_CSP = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
+});
+"""
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.filter((v) => v.impact === 'critical' || v.impact === 'serious').map((v) => (
+    {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' '))}));
+}"""
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+
+
+class PageGuard:
+    """Watches a page for what a real user would call broken; `expected_dialogs` lists the
+    confirm() messages a test means to answer (accepted)."""
+
+    def __init__(self, page, base_url: str):
+        self.page, self.base_url = page, base_url
+        self.dialogs, self.console_errors, self.page_errors, self.expected_dialogs = [], [], [], []
+        page.add_init_script(LISTEN_FOR_CSP)
+        page.on("dialog", self._dialog)
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+
+    def _dialog(self, dialog):
+        if dialog.message in self.expected_dialogs:
+            self.expected_dialogs.remove(dialog.message)
+            dialog.accept()
+            return
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def csp_violations(self) -> list[str]:
+        try:
+            return self.page.evaluate("window.__cspViolations || []")
+        except Exception:  # noqa: BLE001 - the page may be closed
+            return []
+
+    def axe(self, page=None) -> None:
+        """Fails on any critical or serious axe-core violation of the page as it is now."""
+        page = page or self.page
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(url=self.base_url + AXE_JS)
+        found = page.evaluate(AXE_RUN)
+        assert found == [], f"axe-core on {page.url}: {found}"
+
+    def assert_clean(self):
+        assert self.dialogs == [], f"unexpected dialogs: {self.dialogs}"
+        assert self.page_errors == [], f"JavaScript errors: {self.page_errors}"
+        assert self.csp_violations() == [], f"CSP violations: {self.csp_violations()}"
+        csp_console = [m for m in self.console_errors if "Content Security Policy" in m]
+        assert csp_console == [], f"CSP violations in the console: {csp_console}"
+
+
+@pytest.fixture
+def page_guard(page, live_server):
+    from playwright.sync_api import expect
+
+    # The machine is shared: give assertions room before calling a slow render a failure.
+    expect.set_options(timeout=10_000)
+    guard = PageGuard(page, live_server.url)
+    page.set_default_timeout(10_000)
+    yield guard
+    guard.assert_clean()
+
+
+@pytest.fixture
+def login(live_server, page, client):
+    """login(user) puts a logged-in session cookie into the browser (the UI login is tested once)."""
+    def do(user, context=None):
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        context = context or page.context
+        context.clear_cookies()
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}])
+
+    return do
+
+
+@pytest.fixture
+def screenshot(page):
+    """screenshot(name): with RANKLAB_SCREENS=<dir>, saves the page at 1280 px and 375 px wide
+    (full page), for people to look at; without it, does nothing."""
+    folder = os.environ.get("RANKLAB_SCREENS")
+
+    def take(name: str):
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        for width, height in ((1280, 800), (375, 740)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=str(Path(folder) / f"{name}-{width}.png"), full_page=True)
+        page.set_viewport_size(size)
+
+    return take

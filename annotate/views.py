@@ -24,6 +24,7 @@ from annotate.selectors import (
     duration_label,
     labeler_progress_today,
     position_map,
+    project_cards,
     project_for_member,
 )
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
@@ -34,10 +35,12 @@ from labelers.selectors import projects_for_user, user_is_admin
 
 @login_required
 def home(request):
-    projects = projects_for_user(user=request.user).order_by("name")
+    projects = list(projects_for_user(user=request.user).order_by("name"))
     member_of = set(request.user.memberships.values_list("project_id", flat=True))
+    cards = project_cards(projects=projects)
     return render(request, "annotate/home.html", {
-        "projects": projects, "member_of": member_of, "is_admin": user_is_admin(request.user),
+        "projects": [(p, cards[p.pk]) for p in projects], "member_of": member_of,
+        "is_admin": user_is_admin(request.user),
     })
 
 

@@ -12,15 +12,6 @@ from playwright.sync_api import expect  # noqa: E402
 from training.models import Job  # noqa: E402
 from training.services.jobs import job_run  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS,
-            "headless": True}
-
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)

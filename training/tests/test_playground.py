@@ -20,15 +20,8 @@ from training.services.registry import model_register  # noqa: E402
 from training.tests.test_generation import tiny_model_dir  # noqa: E402,F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 CONVERSATION = [{"role": "user", "content": "Hello, who are you?"}]
 
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS,
-            "headless": True}
 
 
 @pytest.fixture
