@@ -125,7 +125,8 @@ class _Generation:
         if self.p.get("demonstrations") and not Task.objects.filter(
                 prompt=prompt, kind=TaskKind.DEMONSTRATION, generation_job__isnull=False).exists():
             task_create(project=self.project, prompt=prompt, kind=TaskKind.DEMONSTRATION, candidates=candidates[:1],
-                        priority=self.p.get("priority", 0.0), generation_job=self.job)
+                        priority=self.p.get("demonstration_priority", self.p.get("priority", 0.0)),
+                        generation_job=self.job)
             self.stats["created_tasks"] += 1
 
 
