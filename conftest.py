@@ -201,19 +201,25 @@ class PageGuard:
 
     def __init__(self, page, base_url: str):
         self.page, self.base_url = page, base_url
-        self.dialogs, self.console_errors, self.page_errors, self.expected_dialogs = [], [], [], []
+        self.dialogs, self.console_errors, self.page_errors, self.expected_dialogs, self.answered = [], [], [], [], []
         page.add_init_script(LISTEN_FOR_CSP)
         page.on("dialog", self._dialog)
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
 
     def _dialog(self, dialog):
-        if dialog.message in self.expected_dialogs:
-            self.expected_dialogs.remove(dialog.message)
-            dialog.accept()
-            return
+        for i, (message, accept) in enumerate(self.expected_dialogs):
+            if message == dialog.message:
+                del self.expected_dialogs[i]
+                self.answered.append(message)
+                dialog.accept() if accept else dialog.dismiss()
+                return
         self.dialogs.append(dialog.message)
         dialog.dismiss()
+
+    def expect_dialog(self, message: str, accept: bool = True) -> None:
+        """The next confirm() with this message is answered (OK or Cancel) instead of failing the test."""
+        self.expected_dialogs.append((message, accept))
 
     def csp_violations(self) -> list[str]:
         try:

@@ -114,3 +114,12 @@ def project_cards(*, projects) -> dict[int, dict]:
         card["total"] = total
         card["percent"] = round(100 * card["complete"] / total) if total else 0
     return cards
+
+
+def candidates_cut_off(*, candidate_ids) -> set[int]:
+    """The candidates whose model stopped at its token limit (finish_reason "length"): the
+    workspace marks them, since their text ends mid-answer."""
+    from annotate.models import Candidate
+
+    return set(Candidate.objects.filter(pk__in=list(candidate_ids), sampling_params__finish_reason="length")
+               .values_list("pk", flat=True))

@@ -70,7 +70,7 @@ def test_admin_creates_a_project_and_its_members(live_server, page, page_guard, 
     expect(dana).to_contain_text("Paused")
     screenshot("members")
     page_guard.axe()
-    page_guard.expected_dialogs.append(f"Remove dana from {project.name}? Their submissions stay.")
+    page_guard.expect_dialog(f"Remove dana from {project.name}? Their submissions stay.")
     page.locator("tr[data-member=dana]").get_by_role("button", name="Remove dana").click()
     expect(page.locator("tr[data-member=dana]")).to_have_count(0)
     assert not Membership.objects.filter(project=project, user__username="dana").exists()
