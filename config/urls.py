@@ -1,9 +1,22 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
+
+class FaviconView(RedirectView):
+    """Browsers and feed readers ask for /favicon.ico whatever a page links to."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("ranklab/favicon.svg")  # at request time: a manifest storage may hash the name
+
+
 urlpatterns = [
+    path("favicon.ico", FaviconView.as_view()),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
