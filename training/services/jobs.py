@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -187,7 +188,10 @@ def job_run(*, job_id: int) -> Job | None:
     except JobCancelled:
         status = JobStatus.CANCELLED
     except Exception as exc:  # the job records every failure; the worker survives it
-        status, error, trace = JobStatus.FAILED, f"{type(exc).__name__}: {exc}", tb.format_exc()
+        # A ValidationError is written for the person who asked (e.g. a refused import file):
+        # its sentences, without a class name; anything else is a bug, named by its class.
+        error = " ".join(exc.messages) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+        status, trace = JobStatus.FAILED, tb.format_exc()
         logger.exception("job %s failed", job.pk)
     finally:
         stop.set()
