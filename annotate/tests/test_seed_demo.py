@@ -7,8 +7,8 @@ from django.core.management import call_command
 
 from annotate.models import Task, TaskKind
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
-from training.models import Job
-from training.services.jobs import job_run
+from jobs.models import Job
+from jobs.services import job_run
 from training.services.registry import model_register
 from training.tests.test_generation import tiny_model_dir  # noqa: F401 (fixture)
 

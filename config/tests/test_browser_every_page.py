@@ -12,8 +12,8 @@ from annotate.services.projects import candidate_create, prompt_create, task_cre
 from annotate.services.submissions import DemonstrationInput, RankingInput, demonstration_submit, ranking_submit
 from exports.models import ExportSnapshot
 from exports.services.snapshots import export_start
+from jobs.services import job_run
 from labelers.services import membership_set
-from training.services.jobs import job_run
 from training.services.rounds import round_start
 from training.tests.conftest import tiny_base  # noqa: F401 (fixture)
 

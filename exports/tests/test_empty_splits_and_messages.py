@@ -8,7 +8,7 @@ import pytest
 from exports.services.imports import import_options_check, import_start
 from exports.tests.conftest import run_export
 from exports.writers import FORMATS
-from training.services.jobs import job_run
+from jobs.services import job_run
 
 pytestmark = pytest.mark.django_db
 
