@@ -187,3 +187,10 @@ def suggestion_start(*, user, conversation: list[dict], project: Project | None 
         "conversation": conversation, "project_id": project.pk if project else None,
         "model_version_id": model.pk, "stream": bool(stream), "seed": seed, **sampling,
     })
+
+
+def selection_count(*, project: Project, selection: dict) -> int:
+    """How many prompts a selection covers now (what generation_start would queue); a selection
+    that covers none raises, with the same sentence as generation_start."""
+    return len(prompts_select(project=project, mode=selection.get("mode", "unused"), tag=selection.get("tag", ""),
+                              n=selection.get("n"), prompt_ids=selection.get("prompt_ids")))
