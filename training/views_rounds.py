@@ -134,8 +134,9 @@ def round_detail(request, round_id: int):
     context = {"round": rnd, "steps": _steps(rnd), "charts": _charts(rnd), "human": round_human_winrate(rnd),
                "lineage": round_lineage(rnd), "by_model": round_tasks_by_model(rnd),
                "queue_order": rnd.queue_order[:25], "running": rnd.status == "running"}
-    template = "training/rounds/_live.html" if request.htmx else "training/rounds/detail.html"
-    return render(request, template, context)
+    if request.htmx:  # the polled part only; 286 tells htmx to stop polling once the round is over
+        return render(request, "training/rounds/_live.html", context, status=200 if context["running"] else 286)
+    return render(request, "training/rounds/detail.html", context)
 
 
 @login_required
