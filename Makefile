@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.dev-installed-stamp
 PYTEST_ARGS ?=
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install install-dev migrate seed run dev test smoke lint bench clean
+.PHONY: install install-dev migrate seed run dev test test-fast smoke lint bench clean
 
 # `make run` installs what running needs; `make test` (and lint, bench) add the dev extras on top.
 $(STAMP): pyproject.toml
@@ -45,11 +45,17 @@ dev: seed
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# While editing: no browser, no server or worker processes, no PostgreSQL- or Redis-only tests.
+test-fast: install-dev
+	$(PY) -m pytest -m "not browser and not process and not postgres and not redis" $(PYTEST_ARGS)
+
 smoke: install-dev
 	$(PY) -m pytest -q annotate/tests/test_smoke.py
 
+# ruff, then the layer contracts of [tool.importlinter] in pyproject.toml.
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf var/broker var/test_db.sqlite3

@@ -1,4 +1,8 @@
-"""Fixtures shared by every app's tests. Data is built through services, not raw ORM."""
+"""Fixtures shared by every app's tests. Data is built through services, not raw ORM.
+
+Markers: tests that drive Chromium are `browser` (skipped, with the reason, where Debian's
+Chromium is not installed); tests that start processes (a Celery worker, a web server) are
+`process`; `make test-fast` leaves both out, and the PostgreSQL- and Redis-only ones."""
 import os
 import shutil
 from pathlib import Path
@@ -6,11 +10,23 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+CHROMIUM = "/usr/bin/chromium"
+PROCESS_FIXTURES = {"subprocess_env", "celery_worker"}
+
 
 def pytest_collection_modifyitems(config, items):
     skip_slow = pytest.mark.skip(reason="slow model test: set RANKLAB_SLOW=1")
+    no_chromium = pytest.mark.skip(reason=f"browser test: Debian's Chromium is not installed at {CHROMIUM} "
+                                          "(apt-get install chromium)")
     pg = settings.IS_POSTGRES
     for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "page" in fixtures and "browser" not in item.keywords:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & PROCESS_FIXTURES and "process" not in item.keywords:
+            item.add_marker(pytest.mark.process)
+        if "browser" in item.keywords and not os.path.exists(CHROMIUM):
+            item.add_marker(no_chromium)
         if "slow" in item.keywords and not os.environ.get("RANKLAB_SLOW"):
             item.add_marker(skip_slow)
         if "postgres" in item.keywords and not pg:
@@ -161,14 +177,12 @@ def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
-# --- browser tests: one Chromium for the whole session, shared by every app's tests -----------
-# Debian's Chromium through pytest-playwright, against pytest-django's live_server. Every page
-# records dialogs, console errors, page errors and Content-Security-Policy violations, and
-# page_guard.axe() runs the vendored axe-core; page_guard fails a test that caused any problem.
-# Playwright's sync API runs an event loop in this thread; the ORM calls in test bodies stay sync.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# --- browser tests: Debian's Chromium through pytest-playwright, against live_server ---------------
+# One Chromium for the whole session, shared by every app's tests. Every page records dialogs,
+# console errors, page errors and Content-Security-Policy violations, and page_guard.axe() runs
+# the vendored axe-core; the guard fails a test that caused any problem.
 
-CHROMIUM = "/usr/bin/chromium"
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs an event loop
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 AXE_JS = "/static/vendor/axe-core-4.14.1/axe.min.js"
@@ -187,6 +201,9 @@ AXE_RUN = """async () => {
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)  # the machine is shared: room before a slow render is a failure
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
 
 
@@ -196,16 +213,19 @@ def browser_context_args(browser_context_args):
 
 
 class PageGuard:
-    """Watches a page for what a real user would call broken; `expected_dialogs` lists the
-    confirm() messages a test means to answer (accepted)."""
+    """Records dialogs, script errors, console errors and Content-Security-Policy violations of a
+    page; assert_clean() fails on any. With all_console_errors, every console error counts (but
+    the HTTP errors a test asks for, "Failed to load resource"); else only CSP reports do. A
+    confirm() a test means to answer is announced with expect_dialog()."""
 
-    def __init__(self, page, base_url: str):
-        self.page, self.base_url = page, base_url
+    def __init__(self, page, base_url: str = "", *, all_console_errors: bool = False):
+        self.page, self.base_url, self.all_console_errors = page, base_url, all_console_errors
         self.dialogs, self.console_errors, self.page_errors, self.expected_dialogs, self.answered = [], [], [], [], []
         page.add_init_script(LISTEN_FOR_CSP)
         page.on("dialog", self._dialog)
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.set_default_timeout(10_000)
 
     def _dialog(self, dialog):
         for i, (message, accept) in enumerate(self.expected_dialogs):
@@ -239,25 +259,31 @@ class PageGuard:
         assert self.dialogs == [], f"unexpected dialogs: {self.dialogs}"
         assert self.page_errors == [], f"JavaScript errors: {self.page_errors}"
         assert self.csp_violations() == [], f"CSP violations: {self.csp_violations()}"
-        csp_console = [m for m in self.console_errors if "Content Security Policy" in m]
-        assert csp_console == [], f"CSP violations in the console: {csp_console}"
+        counted = [m for m in self.console_errors if (not m.startswith("Failed to load resource")
+                                                      if self.all_console_errors else "Content Security Policy" in m)]
+        assert counted == [], f"console errors: {counted}"
 
 
 @pytest.fixture
 def page_guard(page, live_server):
-    from playwright.sync_api import expect
-
-    # The machine is shared: give assertions room before calling a slow render a failure.
-    expect.set_options(timeout=10_000)
     guard = PageGuard(page, live_server.url)
-    page.set_default_timeout(10_000)
     yield guard
     guard.assert_clean()
 
 
 @pytest.fixture
+def guarded_page(page, live_server):
+    """The page, failing the test on any CSP violation, dialog, script or console error."""
+    guard = PageGuard(page, live_server.url, all_console_errors=True)
+    yield page
+    guard.assert_clean()
+
+
+@pytest.fixture
 def login(live_server, page, client):
-    """login(user) puts a logged-in session cookie into the browser (the UI login is tested once)."""
+    """login(user) puts a logged-in session cookie into the browser (or `context`), in place of any
+    earlier one (the UI login is tested once)."""
+
     def do(user, context=None):
         client.force_login(user)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME]

@@ -13,7 +13,7 @@ from annotate.forms import ProjectForm
 from annotate.models import Project
 from annotate.services.projects import project_create, project_update
 from annotate.services.text import markdown_to_safe_html
-from labelers.selectors import admin_check
+from core.permissions import admin_check
 
 PROJECTS_ONLY = "Only admins may create or change projects."
 

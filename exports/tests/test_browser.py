@@ -1,16 +1,12 @@
 """An admin imports a file and makes a snapshot in a real browser (Chromium, strict CSP):
 job pages show progress and refresh themselves until the job is done."""
 import json
-import os
 
 import pytest
+from playwright.sync_api import expect
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs a loop
-
-from playwright.sync_api import expect  # noqa: E402
-
-from jobs.models import Job  # noqa: E402
-from jobs.services import job_run  # noqa: E402
+from jobs.models import Job
+from jobs.services import job_run
 
 
 @pytest.mark.browser

@@ -6,6 +6,7 @@ Answers are numbered as the labeler saw them in the workspace (1..K, their shown
 from __future__ import annotations
 
 from annotate.models import Demonstration, Project, Ranking, RankingOutcome, ReviewStatus, TaskState
+from core.ranking import pair_counts
 from labelers import agreement
 
 MIN_OTHERS = 2
@@ -65,7 +66,7 @@ def calibration_for_labeler(*, project: Project, user, limit: int = 50) -> dict:
                     break
                 continue
             consensus = agreement.consensus_tiers(others)
-            agree, pairs = agreement.pair_counts(ranking.tiers, consensus)
+            agree, pairs = pair_counts(ranking.tiers, consensus)
             agree_sum, pair_sum = agree_sum + agree, pair_sum + pairs
             item["consensus"] = _tiers_text(consensus, letter)
             item["consensus_diffs"] = _pairs(agreement.pair_differences(ranking.tiers, consensus), letter)
