@@ -28,10 +28,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "rest_framework",
     "knox",
     "axes",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "jobs",
     "annotate",
@@ -77,6 +79,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# Forms render through the project's templates (templates/forms/field.html: checkboxes beside their labels).
+FORM_RENDERER = "config.forms.FormRenderer"
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
@@ -205,6 +210,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ModelKindEnum": "training.models.ModelKind"},
     # Every operation documents the errors the API answers with (core/openapi.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.error_responses"],
+    # Swagger UI from the drf-spectacular-sidecar package: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -------------------------------------------------------------------------------

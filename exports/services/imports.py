@@ -229,5 +229,7 @@ def import_job(job: Job, ctx: JobContext) -> dict:
         result = import_file(project=job.project, path=p["path"], options=options, progress=ctx.progress)
     except ImportFailure as exc:
         raise BadImportFile(exc.messages[0] + " Nothing was imported.") from None
-    ctx.log("imported: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    summary = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in result.items() if isinstance(v, int))
+    ctx.log("imported: " + summary)
+    ctx.progress(1.0, f"imported: {summary}")  # not the "writing" of the step before
     return result
