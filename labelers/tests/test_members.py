@@ -3,6 +3,7 @@ import re
 
 import pytest
 from django.contrib.auth import authenticate
+from django.test import RequestFactory
 
 from annotate.models import Assignment, AssignmentState
 from annotate.services.assignments import task_next_for_labeler
@@ -85,7 +86,8 @@ def test_account_creation_shows_a_generated_password_once(admin_client, project)
     html = response.content.decode()
     password = re.search(r'data-testid="new-password">([^<]+)<', html).group(1)
     assert len(password) >= 16
-    assert authenticate(username="newbie", password=password) is not None
+    # With a request, as every login has one (django-axes counts failures per address).
+    assert authenticate(RequestFactory().post("/accounts/login/"), username="newbie", password=password) is not None
     assert Membership.objects.get(project=project, user__username="newbie").role == "labeler"
     assert password not in admin_client.get(_url(project)).content.decode()
     taken = admin_client.post(_url(project, "create"), {"new_username": "NEWBIE", "new_role": "labeler"})
