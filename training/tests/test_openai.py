@@ -14,7 +14,7 @@ import pytest
 
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
-from config.tests.pid_app import free_port
+from conftest import free_port
 from training.ml.bundled import gguf_path
 from training.models import JobStatus
 from training.services.generation import generation_start, suggestion_start
