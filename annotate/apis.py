@@ -266,7 +266,7 @@ class SuggestionApi(APIView):
     @extend_schema(request=InputSerializer, responses={202: inline_serializer(
         "SuggestionOutput", {"job_id": serializers.IntegerField(), "status": serializers.CharField()})})
     def post(self, request, assignment_id: int):
-        from training.services.jobs import JOB_KINDS
+        from jobs.registry import JOB_KINDS
 
         assignment = _assignment(request, assignment_id)
         if assignment.state != "active":

@@ -189,7 +189,7 @@ class Candidate(models.Model):
     sampling_params = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
     generation_job = models.ForeignKey(
-        "training.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -221,7 +221,7 @@ class Task(models.Model):
     is_screening = models.BooleanField(
         default=False, help_text="A gold task of the project's qualification screening set.")
     generation_job = models.ForeignKey(
-        "training.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -145,7 +145,7 @@ def export_only(project_id: int) -> None:
     from annotate.models import Project
     from exports.models import ExportSnapshot
     from exports.services.snapshots import export_start
-    from training.services.jobs import job_create, job_run  # noqa: F401
+    from jobs.services import job_create, job_run  # noqa: F401
 
     project = Project.objects.get(pk=project_id)
     start = time.perf_counter()

@@ -46,7 +46,7 @@ def snapshot_via_product(work: Path, test_ratio: float) -> Path:
     from exports.models import ExportSnapshot
     from exports.services.imports import import_file, import_options_check
     from exports.services.snapshots import export_start
-    from training.services.jobs import job_run
+    from jobs.services import job_run
 
     call_command("migrate", verbosity=0)
     project = project_create(name="HH-RLHF harmless-base (dev)", task_kinds=["ranking"], k=2)

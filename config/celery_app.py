@@ -25,6 +25,6 @@ def _schedule(sender, **kwargs):
     from django.conf import settings
 
     sender.add_periodic_task(
-        settings.JOB_SWEEP_INTERVAL, sender.signature("training.tasks.sweep_jobs"), name="sweep dead jobs"
+        settings.JOB_SWEEP_INTERVAL, sender.signature("jobs.tasks.sweep_jobs"), name="sweep dead jobs"
     )
     sender.add_periodic_task(60, sender.signature("annotate.tasks.expire_leases"), name="expire leases")

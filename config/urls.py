@@ -13,10 +13,11 @@ urlpatterns = [
     path("api/", include("labelers.api_urls")),
     path("api/", include("exports.api_urls")),
     path("api/", include("training.api_urls")),
+    path("api/", include("jobs.api_urls")),
     path("labelers/", include("labelers.urls")),
     path("exports/", include("exports.urls")),
     path("training/", include("training.urls")),
-    path("jobs/", include("training.urls_jobs")),
+    path("jobs/", include("jobs.urls")),
     path("rounds/", include("training.urls_rounds")),
     path("", include("annotate.urls")),
 ]

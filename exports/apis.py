@@ -5,24 +5,20 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
+from core.permissions import IsRanklabAdmin
 from exports.models import ExportSnapshot
 from exports.services.download import snapshot_zip_name, snapshot_zip_stream
 from exports.services.imports import IMPORT_KINDS, import_options_check, import_start, import_upload_save
 from exports.services.snapshots import export_start, snapshot_file
-from labelers.selectors import user_is_admin
-from training.apis_jobs import JobOutputSerializer
+from jobs.apis import JobOutputSerializer
 
 
-class IsRanklabAdmin(BasePermission):
+class IsDataAdmin(IsRanklabAdmin):
     message = "Only admins may export or import data."
-
-    def has_permission(self, request, view):
-        return user_is_admin(request.user)
 
 
 class SnapshotOutputSerializer(serializers.ModelSerializer):
@@ -51,7 +47,7 @@ class ImportInputSerializer(serializers.Serializer):
 
 
 class ExportListCreateApi(APIView):
-    permission_classes = [IsRanklabAdmin]
+    permission_classes = [IsDataAdmin]
 
     InputSerializer = ExportStartInputSerializer
 
@@ -70,7 +66,7 @@ class ExportListCreateApi(APIView):
 
 
 class ExportDetailApi(APIView):
-    permission_classes = [IsRanklabAdmin]
+    permission_classes = [IsDataAdmin]
 
     @extend_schema(responses=SnapshotOutputSerializer)
     def get(self, request, snapshot_id: int):
@@ -80,7 +76,7 @@ class ExportDetailApi(APIView):
 class ExportDownloadApi(APIView):
     """The whole snapshot as a zip (streamed), or one file with ?file=<path in the manifest>."""
 
-    permission_classes = [IsRanklabAdmin]
+    permission_classes = [IsDataAdmin]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, snapshot_id: int):
@@ -95,7 +91,7 @@ class ExportDownloadApi(APIView):
 
 
 class ImportCreateApi(APIView):
-    permission_classes = [IsRanklabAdmin]
+    permission_classes = [IsDataAdmin]
     parser_classes = [MultiPartParser, FormParser]
 
     InputSerializer = ImportInputSerializer

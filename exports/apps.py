@@ -6,9 +6,11 @@ class ExportsConfig(AppConfig):
     verbose_name = "Exports and imports"
 
     def ready(self):
-        from training.services.jobs import register_job_kind
+        from jobs.registry import register_job_kind
 
         # Exports start over in a fresh temporary directory, so a rerun is safe.
-        register_job_kind("export", handler="exports.services.snapshots.export_job", queue="exports", idempotent=True)
+        register_job_kind("export", label="Export snapshot", handler="exports.services.snapshots.export_job",
+                          queue="exports", idempotent=True)
         # An import commits once at its end; a rerun after a lost worker could import twice.
-        register_job_kind("import", handler="exports.services.imports.import_job", queue="exports", idempotent=False)
+        register_job_kind("import", label="Import", handler="exports.services.imports.import_job", queue="exports",
+                          idempotent=False)

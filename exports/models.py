@@ -5,7 +5,7 @@ from django.db import models
 class ExportSnapshot(models.Model):
     project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="exports")
     version = models.PositiveIntegerField()
-    job = models.OneToOneField("training.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="export")
+    job = models.OneToOneField("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="export")
     filters = models.JSONField(default=dict, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     path = models.CharField(max_length=500, blank=True, help_text="Directory of the finished snapshot.")

@@ -13,8 +13,8 @@ from exports.models import ExportSnapshot
 from exports.services.download import snapshot_zip_name, snapshot_zip_stream
 from exports.services.imports import import_options_check, import_start, import_upload_save
 from exports.services.snapshots import export_start, snapshot_file
+from jobs.models import Job
 from labelers.selectors import admin_check
-from training.models import Job
 
 DATA_ONLY = "Only admins may export or import data."
 

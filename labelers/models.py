@@ -7,11 +7,7 @@ projects they are a member of.
 from django.conf import settings
 from django.db import models
 
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    REVIEWER = "reviewer", "Reviewer"
-    LABELER = "labeler", "Labeler"
+from core.roles import Role  # the global roles; a Membership's role is one of them
 
 
 class QualificationStatus(models.TextChoices):

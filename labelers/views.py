@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project, ReviewStatus
-from config import charts
+from core import charts
 from labelers.selectors.access import project_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_detail, review_queue

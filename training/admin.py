@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 
 @admin.register(ModelVersion)
@@ -11,9 +11,3 @@ class ModelVersionAdmin(admin.ModelAdmin):
     exclude = ["api_key"]
     readonly_fields = ["metrics"]
 
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "project", "status", "progress", "attempts", "created_at", "heartbeat_at"]
-    list_filter = ["kind", "status"]
-    readonly_fields = ["log_tail", "error", "traceback", "metrics", "result", "celery_task_id"]

@@ -1,13 +1,9 @@
 from django.urls import path
 
-from training import apis, apis_jobs, apis_rounds
+from training import apis, apis_rounds
 
 app_name = "training-api"
 urlpatterns = [
-    path("jobs/", apis_jobs.JobListApi.as_view(), name="job-list"),
-    path("jobs/<int:job_id>/", apis_jobs.JobDetailApi.as_view(), name="job-detail"),
-    path("jobs/<int:job_id>/cancel/", apis_jobs.JobCancelApi.as_view(), name="job-cancel"),
-    path("jobs/<int:job_id>/retry/", apis_jobs.JobRetryApi.as_view(), name="job-retry"),
     path("models/", apis.ModelListApi.as_view(), name="model-list"),
     path("models/<int:model_id>/", apis.ModelDetailApi.as_view(), name="model-detail"),
     path("models/<int:model_id>/lineage/", apis.ModelLineageApi.as_view(), name="model-lineage"),

@@ -5,27 +5,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
+from core.permissions import IsRanklabAdmin
+from jobs.apis import JobOutputSerializer
 from labelers.selectors import project_role, user_is_admin
-from training.apis_jobs import JobOutputSerializer
 from training.models import Backend, ModelKind, ModelVersion
 from training.services.generation import generation_start, suggestion_start
 from training.services.generation.start import SELECTION_MODES
 from training.services.registry import model_lineage, model_register, model_register_gguf, project_sampling_models_set
 
 ENDPOINT_CONFIG_KEYS = ("timeout", "max_retries", "backoff", "concurrency")
-
-
-class IsRanklabAdmin(permissions.BasePermission):
-    message = "Only admins may do this."
-
-    def has_permission(self, request, view):
-        return user_is_admin(request.user)
 
 
 def public_location(model: ModelVersion) -> str:

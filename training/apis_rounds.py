@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
+from core.permissions import IsRanklabAdmin
 from exports.models import ExportSnapshot
-from training.apis import IsRanklabAdmin
-from training.apis_jobs import JobOutputSerializer
+from jobs.apis import JobOutputSerializer
 from training.models import ModelKind, ModelVersion, PolicyMethod, QueueMode, Round
 from training.services.evaluation import evaluation_start
 from training.services.rounds import round_cancel, round_retry, round_start

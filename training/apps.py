@@ -6,21 +6,32 @@ class TrainingConfig(AppConfig):
     verbose_name = "Training and models"
 
     def ready(self):
-        from training.services.jobs import register_job_kind
-
-        register_job_kind("noop", handler="training.handlers.noop", queue="default", idempotent=True)
-        register_job_kind("convert_model", handler="training.handlers.convert_model", queue="generation", idempotent=True)
-        register_job_kind("generate", handler="training.services.generation.run.generate", queue="generation", idempotent=True)
-        register_job_kind("suggest", handler="training.services.generation.suggest.suggest", queue="generation", idempotent=True, time_limit=600)
-        for kind in ("train_reward", "train_sft", "train_policy"):
-            register_job_kind(kind, handler="training.services.training_jobs.run_training_job", queue="training",
-                              idempotent=True)
-        register_job_kind("evaluate", handler="training.services.evaluation.evaluate", queue="training",
-                          idempotent=True)
-        register_job_kind("prioritise", handler="training.services.rounds.queue.prioritise", queue="training",
-                          idempotent=True)
-        from training.services.jobs import JOB_FINISHED_HOOKS
+        from jobs.registry import job_finished_hook_add, job_links_add, register_job_kind
         from training.services.rounds.flow import round_job_finished
 
-        if round_job_finished not in JOB_FINISHED_HOOKS:
-            JOB_FINISHED_HOOKS.append(round_job_finished)
+        register_job_kind("convert_model", label="Convert model", handler="training.handlers.convert_model",
+                          queue="generation", idempotent=True)
+        register_job_kind("generate", label="Generate candidates", handler="training.services.generation.run.generate",
+                          queue="generation", idempotent=True)
+        register_job_kind("suggest", label="Model suggestion", handler="training.services.generation.suggest.suggest",
+                          queue="generation", idempotent=True, time_limit=600)
+        labels = {"train_reward": "Train reward model", "train_sft": "Supervised fine-tuning",
+                  "train_policy": "Train policy"}
+        for kind, label in labels.items():
+            register_job_kind(kind, label=label, handler="training.services.training_jobs.run_training_job",
+                              queue="training", idempotent=True)
+        register_job_kind("evaluate", label="Evaluate", handler="training.services.evaluation.evaluate",
+                          queue="training", idempotent=True)
+        register_job_kind("prioritise", label="Prioritise the queue", handler="training.services.rounds.queue.prioritise",
+                          queue="training", idempotent=True)
+        job_finished_hook_add(round_job_finished)
+        job_links_add(_produced_models)
+
+
+def _produced_models(job) -> list[tuple[str, str]]:
+    from django.urls import reverse
+
+    from training.models import ModelVersion
+
+    return [(m.name, reverse("training:model-detail", args=[m.pk]))
+            for m in ModelVersion.objects.filter(produced_by_job=job).order_by("pk")]

@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotate.models import Project
+from jobs.models import Job
 from labelers.selectors import admin_check
 from training.apis import public_location
-from training.models import Backend, Job, ModelKind, ModelVersion
+from training.models import Backend, ModelKind, ModelVersion
 from training.services.generation import generation_start
 from training.services.generation.start import SELECTION_MODES
 from training.services.registry import (

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project
-from config.charts import bar_chart, histogram, line_chart
+from core.charts import bar_chart, histogram, line_chart
 from labelers.selectors import admin_check
 from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
 from training.services.rounds import round_cancel, round_retry, round_start

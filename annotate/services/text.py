@@ -94,7 +94,7 @@ def _suggestion_text(*, user, assignment, source: dict) -> tuple[str, int | None
             raise ValidationError("The suggestion is not one of this task's candidates.")
         return cand.text, cand.pk
     if source.get("job_id") is not None:
-        from training.models import Job
+        from jobs.models import Job
 
         job = Job.objects.filter(pk=source["job_id"], created_by=user, kind="suggest", status="succeeded").first()
         text = (job.result or {}).get("text") if job else None

@@ -94,8 +94,8 @@ def test_dialogue_over_api_with_suggestion_distance(api, project):
 
 
 def test_suggestion_is_unavailable_without_a_model_then_a_job(api, labeler, project):
-    from training.models import Job
-    from training.services.jobs import JOB_KINDS
+    from jobs.models import Job
+    from jobs.registry import JOB_KINDS
     from training.services.registry import model_register, project_sampling_models_set
 
     prompt = prompt_create(project=project, conversation="Hi")

@@ -102,15 +102,16 @@ def suggest_handler(job, ctx):
 
 def test_dialogue_suggestion_for_a_later_turn_comes_from_a_job(live_server, page, page_guard, login, labeler,
                                                               project, monkeypatch):
-    from training.models import Job, JobStatus
-    from training.services import jobs
+    from jobs import registry
+    from jobs.models import Job, JobStatus
+    from jobs.services import job_run
     from training.services.registry import model_register, project_sampling_models_set
 
     policy = model_register(name="policy-under-test", backend="openai", location="http://127.0.0.1:9/v1",
                             endpoint_model="none")
     project_sampling_models_set(project=project, models=[policy])
-    monkeypatch.setitem(jobs.JOB_KINDS, "suggest",
-                        jobs.JobSpec(handler="annotate.tests.test_browser_writing.suggest_handler", queue="generation"))
+    monkeypatch.setitem(registry.JOB_KINDS, "suggest", registry.JobSpec(
+        handler="annotate.tests.test_browser_writing.suggest_handler", queue="generation"))
     prompt = prompt_create(project=project, conversation="Hi there")
     task = task_create(project=project, prompt=prompt, kind="dialogue")  # no candidates: every suggestion is a job
     login(labeler)
@@ -126,7 +127,7 @@ def test_dialogue_suggestion_for_a_later_turn_comes_from_a_job(live_server, page
         page.wait_for_timeout(50)
     assert job.params["conversation"] == [{"role": "user", "content": "Hi there"}]
     assert job.params["project_id"] == project.pk and job.params["model_version_id"] == policy.pk
-    jobs.job_run(job_id=job.pk)  # what a Celery worker would do
+    job_run(job_id=job.pk)  # what a Celery worker would do
     assert Job.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED
     expect(turns.nth(1).locator("textarea")).to_have_value("Reply to: Hi there", timeout=15_000)
     turns.nth(1).locator("textarea").press("End")

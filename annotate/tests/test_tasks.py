@@ -25,4 +25,4 @@ def test_beat_schedule_has_both_sweepers():
     app.loader.import_default_modules()
     app.finalize()
     names = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert {"training.tasks.sweep_jobs", "annotate.tasks.expire_leases"} <= names
+    assert {"jobs.tasks.sweep_jobs", "annotate.tasks.expire_leases"} <= names

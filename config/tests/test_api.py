@@ -28,7 +28,7 @@ def test_token_authentication(admin_user):
 
 
 def test_labeler_sees_only_own_jobs(make_user, admin_user):
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     labeler = make_user("someone")
     mine = job_create(kind="noop", user=labeler, enqueue=False)
@@ -46,7 +46,7 @@ def test_a_token_request_is_the_tokens_whatever_session_it_carries(make_user):
     user, or a refusal for a wrong token; without a token the session still authenticates, CSRF-checked."""
     from rest_framework.authtoken.models import Token
 
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     alice, bob = make_user("alice"), make_user("bob")
     alices = job_create(kind="noop", user=alice, enqueue=False)

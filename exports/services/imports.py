@@ -25,8 +25,9 @@ from exports.importers.candidates import parse_candidates
 from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
 from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
 from exports.importers.reader import READ_BYTES, ImportFailure
-from training.models import Job, ModelVersion
-from training.services.jobs import JobContext, job_create
+from jobs.models import Job
+from jobs.services import JobContext, job_create
+from training.models import ModelVersion
 
 IMPORT_KINDS = {"prompts": PROMPT_FORMATS, "preferences": PREFERENCE_FORMATS, "candidates": ("jsonl",)}
 PARSERS = {"prompts": parse_prompts, "preferences": parse_preferences, "candidates": parse_candidates}

@@ -30,8 +30,9 @@ from exports.models import ExportSnapshot
 from exports.services.card import dataset_card
 from exports.services.options import ExportOptions, export_options_check
 from exports.services.writing import snapshot_write
-from training.models import Job, ModelVersion
-from training.services.jobs import JobContext, job_create
+from jobs.models import Job
+from jobs.services import JobContext, job_create
+from training.models import ModelVersion
 
 SCHEMA_VERSION = 1
 

@@ -85,7 +85,7 @@ def run_export(project, **options):
     """Run an export job synchronously; returns (snapshot, job)."""
     from exports.models import ExportSnapshot
     from exports.services.snapshots import export_start
-    from training.services.jobs import job_run
+    from jobs.services import job_run
 
     job = job_run(job_id=export_start(project=project, options=options).pk)
     assert job.status == "succeeded", f"{job.error}\n{job.traceback}"

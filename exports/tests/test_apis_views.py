@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from annotate.models import Prompt
 from exports.models import ExportSnapshot
-from training.models import Job
-from training.services.jobs import job_run
+from jobs.models import Job
+from jobs.services import job_run
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwrigh
 
 from playwright.sync_api import expect  # noqa: E402
 
-from training.models import Job  # noqa: E402
-from training.services.jobs import job_run  # noqa: E402
+from jobs.models import Job  # noqa: E402
+from jobs.services import job_run  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

@@ -10,7 +10,7 @@ from annotate.models import Candidate, Prompt, Ranking, Task
 from exports.importers.reader import ImportFailure
 from exports.services.imports import import_file, import_options_check, import_start
 from exports.tests.conftest import DATA, HH_FILE, read_rows, run_export
-from training.services.jobs import job_run
+from jobs.services import job_run
 
 
 def counts():
@@ -269,7 +269,7 @@ def test_bad_import_options():
 
 @pytest.mark.django_db
 def test_import_job_reports_progress_through_the_file(project, tmp_path):
-    from training.models import Job
+    from jobs.models import Job
 
     path = write_lines(tmp_path / "many.jsonl", prompt_lines(2000))
     seen = []

@@ -158,7 +158,7 @@ def test_concurrent_exports_get_distinct_versions(project, labelled, transaction
     from django.db import connection
 
     from exports.services.snapshots import export_start
-    from training.services.jobs import job_run
+    from jobs.services import job_run
 
     jobs = [export_start(project=project, options={"formats": ["preference"]}) for _ in range(2)]
     results, barrier = {}, threading.Barrier(2)
@@ -257,8 +257,8 @@ def test_a_cancelled_export_leaves_nothing_behind(project, labelled, exports_dir
     directory goes and no snapshot row is made."""
     from exports.models import ExportSnapshot
     from exports.services.snapshots import export_job, export_start
-    from training.models import Job
-    from training.services.jobs import JobCancelled, JobContext
+    from jobs.models import Job
+    from jobs.services import JobCancelled, JobContext
 
     job = export_start(project=project, options={"formats": ["preference"], "chunk_size": 1})
     Job.objects.filter(pk=job.pk).update(cancel_requested=True, status="running")

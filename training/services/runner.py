@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from training.services.jobs import JobCancelled, JobContext
+from jobs.services import JobCancelled, JobContext
 
 METRIC_POINTS_MAX = 2000
 WRITE_EVERY_S = 1.0

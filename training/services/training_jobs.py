@@ -20,8 +20,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from training.models import Job, ModelKind, ModelVersion
-from training.services.jobs import JobContext, job_create
+from jobs.models import Job
+from jobs.services import JobContext, job_create
+from training.models import ModelKind, ModelVersion
 from training.services.registry import model_local_dir
 from training.services.runner import job_run_dir, run_trainer
 

@@ -6,9 +6,9 @@ import shutil
 import pytest
 from django.core.exceptions import ValidationError
 
-from training.models import JobStatus
+from jobs.models import JobStatus
+from jobs.services import job_run
 from training.services.evaluation import evaluation_start, wilson_interval
-from training.services.jobs import job_run
 from training.services.registry import model_register
 from training.tests.test_training_policy import _export, labelled, tiny_rm  # noqa: F401 (fixtures)
 

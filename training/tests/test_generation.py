@@ -6,11 +6,11 @@ from django.core.exceptions import ValidationError
 
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import project_create, prompt_create
+from jobs.models import JobStatus
+from jobs.services import job_run
 from training.ml.bundled import tiny_random_model
 from training.ml.generate import LocalGenerator, SamplingConfig
-from training.models import JobStatus
 from training.services.generation import generation_start, prompts_select
-from training.services.jobs import job_run
 from training.services.registry import model_register
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -180,7 +180,7 @@ def test_model_output_with_nul_characters_is_stored(project):
     prompt = prompt_create(project=project, conversation="Say something odd.")
     candidate = candidate_create(prompt=prompt, text=sample.text, source="test")
     assert Candidate.objects.get(pk=candidate.pk).text == "before\ufffdafter"
-    from training.models import Job
+    from jobs.models import Job
 
     job = Job.objects.create(kind="suggest", result={"text": sample.text, "partial": True})
     assert Job.objects.get(pk=job.pk).result["text"] == "before\ufffdafter"

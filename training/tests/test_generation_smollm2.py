@@ -9,9 +9,9 @@ from django.conf import settings
 
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
-from training.models import JobStatus
+from jobs.models import JobStatus
+from jobs.services import job_run
 from training.services.generation import generation_start
-from training.services.jobs import job_run
 from training.services.registry import bundled_model_ensure
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -11,9 +11,9 @@ import pytest
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
 from conftest import wait_for
-from training.models import Job, JobStatus
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel, jobs_sweep
 from training.services.generation import generation_start
-from training.services.jobs import job_cancel, jobs_sweep
 from training.services.registry import model_register
 from training.tests.test_generation import tiny_model_dir  # noqa: F401 (fixture)
 

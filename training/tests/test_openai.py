@@ -15,10 +15,10 @@ import pytest
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
 from conftest import free_port
+from jobs.models import JobStatus
+from jobs.services import job_run
 from training.ml.bundled import gguf_path
-from training.models import JobStatus
 from training.services.generation import generation_start, suggestion_start
-from training.services.jobs import job_run
 from training.services.registry import model_register
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 from conftest import wait_for  # noqa: E402
-from training.models import Job, JobStatus  # noqa: E402
+from jobs.models import Job, JobStatus  # noqa: E402
+from jobs.services import job_create, job_run  # noqa: E402
 from training.services.generation import suggestion_start  # noqa: E402
-from training.services.jobs import job_create, job_run  # noqa: E402
 from training.services.registry import model_register  # noqa: E402
 from training.tests.test_generation import tiny_model_dir  # noqa: E402,F401 (fixture)
 

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from annotate.services.projects import prompt_create
+from jobs.models import Job
 from labelers.services import membership_set
 from training.ml.bundled import gguf_path
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 from training.services.registry import model_lineage, model_register, model_register_gguf, project_sampling_models_set
 from training.tests.test_generation import tiny_model_dir  # noqa: F401 (fixture)
 

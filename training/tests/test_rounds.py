@@ -6,8 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from conftest import wait_for
-from training.models import Job, JobStatus, ModelKind, ModelVersion, QueueMode, Round, RoundStatus, RoundStep
-from training.services.jobs import job_run
+from jobs.models import Job, JobStatus
+from jobs.services import job_run
+from training.models import ModelKind, ModelVersion, QueueMode, Round, RoundStatus, RoundStep
 from training.services.rounds import round_retry, round_start
 
 RM_CONFIG = {"max_steps": 4, "batch_size": 4, "max_length": 64, "logging_steps": 1, "device": "cpu",

@@ -129,7 +129,7 @@ def test_manage_py_round(project, base, capsys):
 def test_training_and_evaluation_steps_run_alone_over_the_api(api, project, base, labeler, make_ranking_task):
     from exports.models import ExportSnapshot
     from exports.services.snapshots import export_start
-    from training.services.jobs import job_run
+    from jobs.services import job_run
     from training.tests.test_rounds import _label_all
 
     for i in range(3):

@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from conftest import wait_for
 from exports.models import ExportSnapshot
 from exports.services.snapshots import export_start
-from training.models import Job, JobStatus, ModelKind, ModelVersion
-from training.services.jobs import jobs_sweep
+from jobs.models import Job, JobStatus
+from jobs.services import jobs_sweep
+from training.models import ModelKind, ModelVersion
 from training.services.training_jobs import training_start
 
 
@@ -92,7 +93,7 @@ def test_cancel_and_crash_resume_of_a_training_job(celery_worker, labelled_proje
                          config=slow, user=admin_user)
     wait_for(lambda: Job.objects.get(pk=job.pk).metrics.get("series", {}).get("loss"), timeout=120,
              message="training to start")
-    from training.services.jobs import job_cancel
+    from jobs.services import job_cancel
 
     job_cancel(job=job)
     job = wait_for(lambda: _finished(job.pk), timeout=30, message="the cancel to take effect")
@@ -147,7 +148,7 @@ def test_demonstrations_then_sft_policy_through_celery(celery_worker, project, l
 
 def test_a_trainer_that_refuses_its_data_fails_the_job_with_the_reason(project, tiny_base, admin_user, tmp_path):
     """A snapshot with no comparisons: the trainer's own message reaches the Job."""
-    from training.services.jobs import job_run
+    from jobs.services import job_run
 
     export = ExportSnapshot.objects.create(project=project, version=1, path=str(tmp_path), sha256="0" * 64)
     job = training_start(kind="train_reward", project=project, export=export, base_model=tiny_base,
@@ -162,7 +163,7 @@ def test_the_launcher_setting_starts_the_trainer(project, tiny_base, admin_user,
     """RANKLAB_TRAINER_LAUNCHER puts e.g. `accelerate launch … -m` in front of the trainer."""
     import sys
 
-    from training.services.jobs import job_run
+    from jobs.services import job_run
 
     wrapper = tmp_path / "launch.sh"
     wrapper.write_text(f'#!/bin/sh\necho launched-by-wrapper >&2\nshift\nexec {sys.executable} -m "$@"\n')

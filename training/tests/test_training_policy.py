@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 
 from exports.models import ExportSnapshot
 from exports.services.snapshots import export_start
-from training.models import JobStatus, ModelKind, ModelVersion
-from training.services.jobs import job_run
+from jobs.models import JobStatus
+from jobs.services import job_run
+from training.models import ModelKind, ModelVersion
 from training.services.registry import model_register
 from training.services.training_jobs import training_start
 

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotate.models import Project
 from exports.models import ExportSnapshot
 from exports.services.snapshots import export_start
-from training.services.jobs import job_run
+from jobs.services import job_run
 
 FLAGS = {"formats": str, "file_type": str, "test_ratio": float, "pairs": str, "margin": str, "merge": str,
          "date_from": str, "date_to": str, "labelers": str, "min_agreement": float, "min_submissions": int}
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
                                if hasattr(exc, "error_dict") else " ".join(exc.messages))
         if o["queue"]:
-            from training.services.jobs import job_enqueue
+            from jobs.services import job_enqueue
 
             job_enqueue(job=job)
             self.stdout.write(f"export job {job.pk} queued")

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from exports.management.commands.export import project_arg
 from exports.services.imports import IMPORT_KINDS, import_options_check, import_start
-from training.services.jobs import job_run
+from jobs.services import job_run
 
 
 class Command(BaseCommand):

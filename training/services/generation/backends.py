@@ -9,7 +9,8 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 
-from training.models import Backend, Job, JobStatus, ModelVersion
+from jobs.models import Job, JobStatus
+from training.models import Backend, ModelVersion
 
 CACHE_BYTES = int(os.environ.get("RANKLAB_GENERATION_CACHE_MB", "4096")) * 2**20
 CONVERT_WAIT_S = 30 * 60

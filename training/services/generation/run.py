@@ -16,9 +16,10 @@ from django.db import transaction
 
 from annotate.models import Prompt, Task, TaskCandidate, TaskKind, TaskState
 from annotate.services.projects import candidate_create, task_create
-from training.models import Job, ModelVersion
+from jobs.models import Job
+from jobs.services import JobCancelled, JobContext
+from training.models import ModelVersion
 from training.services.generation.backends import redact_all, sampler_for, secrets_of
-from training.services.jobs import JobCancelled, JobContext
 
 
 def candidate_seed(base: int, prompt_id: int, model_id: int, slot: int, attempt: int) -> int:

@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotate.models import Project, Prompt, Task, TaskKind, TaskState, validate_conversation
-from training.models import Job, ModelKind, ModelVersion
+from jobs.models import Job
+from training.models import ModelKind, ModelVersion
 
 SELECTION_MODES = ("unused", "tag", "sample", "ids")
 SAMPLING_DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "max_new_tokens": 256}
@@ -143,7 +144,7 @@ def generation_start(*, project: Project, model_versions: Iterable[ModelVersion 
         "chunk_prompts": min(256, max(1, int(params.get("chunk_prompts", 16)))),
         "max_batch_rows": min(512, max(1, int(params.get("max_batch_rows", 64)))),
     }
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     return job_create(kind="generate", project=project, params=job_params, user=user)
 
@@ -178,7 +179,7 @@ def suggestion_start(*, user, conversation: list[dict], project: Project | None 
     params = dict(params or {})
     sampling = sampling_params_clean(params, SUGGEST_DEFAULTS)
     seed = int(params["seed"]) if params.get("seed") not in (None, "") else secrets.randbits(31)
-    from training.services.jobs import job_create
+    from jobs.services import job_create
 
     return job_create(kind="suggest", project=project, user=user, params={
         "conversation": conversation, "project_id": project.pk if project else None,

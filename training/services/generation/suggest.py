@@ -8,10 +8,11 @@ import time
 from django.core.exceptions import ValidationError
 
 from annotate.models import Project, validate_conversation
-from training.models import Job, ModelVersion
+from jobs.models import Job
+from jobs.services import JobContext
+from training.models import ModelVersion
 from training.services.generation.backends import redact_all, sampler_for
 from training.services.generation.start import SUGGEST_DEFAULTS, sampling_params_clean, suggest_model_default
-from training.services.jobs import JobContext
 
 STREAM_EVERY_S = 0.15
 

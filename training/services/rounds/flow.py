@@ -24,19 +24,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotate.models import Project, Prompt, Task, TaskKind, TaskState
-from training.models import (
-    STEP_ORDER,
-    Job,
-    JobStatus,
-    ModelKind,
-    ModelVersion,
-    PolicyMethod,
-    QueueMode,
-    Round,
-    RoundStatus,
-    RoundStep,
-)
-from training.services.jobs import job_cancel, job_create, job_retry
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel, job_create, job_retry
+from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStatus, RoundStep
 
 logger = logging.getLogger(__name__)
 

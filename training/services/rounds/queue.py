@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from django.db import transaction
 
 from annotate.models import Ranking, RankingOutcome, Task, TaskKind
+from jobs.models import Job
+from jobs.services import JobContext
 from training.ml.active import labeler_disagreement, rank_prompts
-from training.models import Job, QueueMode, Round
-from training.services.jobs import JobContext
+from training.models import QueueMode, Round
 
 METHOD = {QueueMode.RM_GAP: "min_gap", QueueMode.RM_UNCERTAINTY: "uncertainty"}
 

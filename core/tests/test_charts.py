@@ -1,4 +1,4 @@
-from config.charts import bar_chart, hbar_chart, histogram, line_chart
+from core.charts import bar_chart, hbar_chart, histogram, line_chart
 
 
 def test_line_chart_escapes_labels_and_draws_each_series():

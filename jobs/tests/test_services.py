@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from training.models import Job, JobStatus
-from training.services.jobs import job_cancel, job_create, job_retry, job_run, jobs_sweep
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel, job_create, job_retry, job_run, jobs_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_sweeper_requeues_idempotent_and_fails_others(settings):
 
 
 def test_finished_hooks_run_after_the_outcome_is_saved_and_cannot_break_the_worker(monkeypatch):
-    from training.services import jobs
+    from jobs import registry
 
     seen = []
 
@@ -87,14 +87,17 @@ def test_finished_hooks_run_after_the_outcome_is_saved_and_cannot_break_the_work
     def broken(job):
         raise RuntimeError("hook bug")
 
-    monkeypatch.setattr(jobs, "JOB_FINISHED_HOOKS", [broken, record])
+    monkeypatch.setattr(registry, "JOB_FINISHED_HOOKS", [broken, record])
     ok = job_run(job_id=job_create(kind="noop", enqueue=False).pk)
     bad = job_run(job_id=job_create(kind="noop", params={"fail": "x"}, enqueue=False).pk)
     assert seen == [(ok.pk, JobStatus.SUCCEEDED), (bad.pk, JobStatus.FAILED)]
 
 
-def test_every_registered_job_kind_has_a_label():
-    from training.models import JobKind
-    from training.services.jobs import JOB_KINDS
+def test_every_registered_job_kind_has_a_label_and_a_known_queue():
+    from config.celery_app import QUEUES
+    from jobs.registry import JOB_KINDS
 
-    assert set(JOB_KINDS) <= set(JobKind.values)
+    assert {"noop", "export", "import", "generate", "suggest", "train_reward", "evaluate"} <= set(JOB_KINDS)
+    for kind, spec in JOB_KINDS.items():
+        assert spec.label, kind
+        assert spec.queue in QUEUES, kind

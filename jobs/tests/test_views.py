@@ -1,8 +1,8 @@
 """The jobs page: admins only, live partials, plots from metric series, cancel and retry."""
 import pytest
 
-from training.models import Job, JobStatus
-from training.services.jobs import job_create, job_run
+from jobs.models import Job, JobStatus
+from jobs.services import job_create, job_run
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """Template context every page needs: the user's global roles, for the navigation."""
-from labelers.selectors import user_is_admin, user_is_reviewer
+from core.permissions import user_is_admin, user_is_reviewer
 
 
 def roles(request):

@@ -3,8 +3,6 @@
 Model output and prompts are untrusted: even if some text slipped into the DOM as HTML, the
 browser would refuse to run inline script or load anything from another origin.
 """
-from django.conf import settings
-
 POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -41,7 +39,3 @@ class ContentSecurityPolicyMiddleware:
         response.setdefault("X-Content-Type-Options", "nosniff")
         response.setdefault("Referrer-Policy", "same-origin")
         return response
-
-
-def is_debug() -> bool:
-    return settings.DEBUG

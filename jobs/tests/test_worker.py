@@ -7,8 +7,8 @@ import signal
 import pytest
 
 from conftest import wait_for
-from training.models import Job, JobStatus
-from training.services.jobs import job_create, jobs_sweep
+from jobs.models import Job, JobStatus
+from jobs.services import job_create, jobs_sweep
 
 
 def _status(job_id):

@@ -1,14 +1,14 @@
-"""Jobs over the REST API: list, detail, cancel, retry. Admins see every job; others only
-the jobs they started (e.g. a model suggestion a labeler asked for)."""
+"""Jobs over the REST API: list, detail, cancel, retry. Admins see every job; others only the
+jobs they started (e.g. a model suggestion a labeler asked for)."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelers.selectors import user_is_admin
-from training.models import Job
-from training.services.jobs import job_cancel, job_retry
+from jobs.models import Job
+from jobs.selectors import jobs_for_user
+from jobs.services import job_cancel, job_retry
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
@@ -19,14 +19,10 @@ class JobOutputSerializer(serializers.ModelSerializer):
                   "started_at", "heartbeat_at", "finished_at"]
 
 
-def _jobs_for(user):
-    return Job.objects.all() if user_is_admin(user) else Job.objects.filter(created_by=user)
-
-
 class JobListApi(APIView):
     @extend_schema(responses=JobOutputSerializer(many=True))
     def get(self, request):
-        jobs = _jobs_for(request.user).order_by("-created_at")
+        jobs = jobs_for_user(request.user).order_by("-created_at")
         for key in ("kind", "status", "project"):
             if request.query_params.get(key):
                 jobs = jobs.filter(**{key: request.query_params[key]})
@@ -36,20 +32,20 @@ class JobListApi(APIView):
 class JobDetailApi(APIView):
     @extend_schema(responses=JobOutputSerializer)
     def get(self, request, job_id: int):
-        return Response(JobOutputSerializer(get_object_or_404(_jobs_for(request.user), pk=job_id)).data)
+        return Response(JobOutputSerializer(get_object_or_404(jobs_for_user(request.user), pk=job_id)).data)
 
 
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses=JobOutputSerializer)
     def post(self, request, job_id: int):
-        job = job_cancel(job=get_object_or_404(_jobs_for(request.user), pk=job_id))
+        job = job_cancel(job=get_object_or_404(jobs_for_user(request.user), pk=job_id))
         return Response(JobOutputSerializer(job).data)
 
 
 class JobRetryApi(APIView):
     @extend_schema(request=None, responses=JobOutputSerializer)
     def post(self, request, job_id: int):
-        job = get_object_or_404(_jobs_for(request.user), pk=job_id)
+        job = get_object_or_404(jobs_for_user(request.user), pk=job_id)
         try:
             job = job_retry(job=job)
         except ValueError as exc:
