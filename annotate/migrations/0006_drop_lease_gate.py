@@ -9,7 +9,7 @@ gate = import_module("annotate.migrations.0004_lease_gate")
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0004_lease_gate"),
+        ("annotate", "0005_job_moved_to_jobs"),
     ]
 
     # Backwards re-creates it, so the code of 0004's time runs on a database migrated back.
