@@ -2,16 +2,15 @@
 clients cannot stall it, and a killed web master is replaced, the workers it left with it."""
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from config.tests.slow_clients import answers, get_seconds, slow_clients
 from conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,21 +36,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _get(port: int, path: str = "/accounts/login/", timeout: float = 5.0) -> float:
-    """Seconds a fresh connection takes to get a whole 200 answer to GET `path` (`timeout` if none)."""
-    start = time.perf_counter()
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-    except OSError:
-        return timeout
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-    return time.perf_counter() - start
-
-
 def _web(stack) -> int | None:
     """The pid of runstack's web server process."""
     return next((p for p in _children(stack.proc.pid) if "config.server" in _cmdline(p)), None)
@@ -70,7 +54,7 @@ def stack(tmp_path_factory):
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     stack = SimpleNamespace(port=port, proc=proc, log=data / "runstack.log")
     try:
-        wait_for(lambda: _get(port, timeout=2) < 2, timeout=90, message="the web server")
+        wait_for(lambda: answers(port), timeout=90, message="the web server")
         yield stack
     finally:
         proc.send_signal(signal.SIGINT)
@@ -82,43 +66,18 @@ def stack(tmp_path_factory):
 
 
 def test_32_slow_clients_do_not_delay_a_normal_request(stack):
-    """Half the slow clients send their request head one byte a second, half send a whole head
-    and then their body one byte a second (a slow upload); meanwhile every request of a normal
-    client is answered within 500 ms."""
+    """Half the slow clients send their request head one byte a second, half a whole head and
+    then their body one byte a second (a slow upload); every request of a normal client
+    meanwhile is answered within 500 ms."""
     for _ in range(10):  # every worker has loaded the page once
-        _get(stack.port)
-    stop = threading.Event()
-    sent = [0] * SLOW_CLIENTS
-    body = b"username=x&password=" + b"y" * 60
-    head = (b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(body))
-
-    def slow(i: int):
-        with socket.create_connection(("127.0.0.1", stack.port), timeout=5) as sock:
-            if i % 2:
-                sock.sendall(head)
-                trickle = body
-            else:
-                trickle = head + body
-            for byte in trickle:
-                sock.sendall(bytes([byte]))
-                sent[i] += 1
-                if stop.wait(1.0):
-                    return
-
-    clients = [threading.Thread(target=slow, args=(i,), daemon=True) for i in range(SLOW_CLIENTS)]
-    for t in clients:
-        t.start()
-    try:
-        wait_for(lambda: min(sent) >= 2, timeout=10, message="every slow client to have started its request")
+        get_seconds(stack.port)
+    with slow_clients(stack.port, SLOW_CLIENTS) as failed:
         latencies = []
         for _ in range(20):
-            latencies.append(_get(stack.port))
+            latencies.append(get_seconds(stack.port, timeout=2))
             time.sleep(0.1)
-        assert all(t.is_alive() for t in clients), "a slow client was cut off or failed"
-    finally:
-        stop.set()
     assert max(latencies) < 0.5, f"normal requests took up to {max(latencies):.2f} s: {sorted(latencies)[-5:]}"
+    assert failed == [], "a slow client was cut off"
 
 
 def test_a_killed_web_master_is_replaced_and_its_workers_go(stack):
@@ -128,7 +87,7 @@ def test_a_killed_web_master_is_replaced_and_its_workers_go(stack):
     os.kill(web, signal.SIGKILL)
     replaced = wait_for(lambda: (new := _web(stack)) not in (None, web) and new, timeout=30,
                         message="runstack to start the web server again")
-    wait_for(lambda: _get(stack.port, timeout=2) < 2, timeout=60, message="the new web server to answer")
+    wait_for(lambda: answers(stack.port), timeout=60, message="the new web server to answer")
     wait_for(lambda: not any(_alive(p) for p in workers), timeout=10, message="the old master's workers to go")
     assert stack.proc.poll() is None and _alive(replaced)
     assert b"web exited with code -9; starting it again" in stack.log.read_bytes()
