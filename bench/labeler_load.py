@@ -346,10 +346,17 @@ class Client:
         self.sock = None
 
     def post(self, path: str, body: dict | None = None) -> tuple[int, dict]:
-        """(status, JSON body) of POST `path`; a body that is not JSON (a proxy's or the server's
-        own error page) comes back as {"detail": its first 200 bytes}."""
-        data = json.dumps(body or {}).encode()
-        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (path.encode(), self.head, len(data), data)
+        return self.request("POST", path, body or {})
+
+    def get(self, path: str) -> tuple[int, dict]:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        """(status, JSON body) of `method` `path`; a body that is not JSON (a proxy's or the
+        server's own error page) comes back as {"detail": its first 200 bytes}."""
+        data = b"" if body is None else json.dumps(body).encode()
+        request = b"%s %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            method.encode(), path.encode(), self.head, len(data), data)
         deadline = time.monotonic() + self.retry_for
         pause = 0.1
         while True:
