@@ -56,7 +56,7 @@ class AssignmentOutput(serializers.Serializer):
 
     @extend_schema_field(CandidateOutput(many=True))
     def get_candidates(self, assignment) -> list[dict]:
-        return [CandidateOutput(c).data for c in candidates_shown(assignment=assignment)]
+        return CandidateOutput(candidates_shown(assignment=assignment), many=True).data
 
 
 class NextOutput(serializers.Serializer):
