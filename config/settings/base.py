@@ -50,9 +50,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
 ]
-# Flash messages live in the session (the default tries a signed cookie first, and builds its
-# signer on every request: 1.7 % of the instructions of a labeler's next + submit cycle,
-# docs/benchmarks.md).
+# Flash messages live in the session: the default tries a signed cookie first, and builds its
+# signer on every request, API calls included.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 ROOT_URLCONF = "config.urls"
