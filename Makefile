@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install migrate seed run test smoke lint bench clean
+.PHONY: install migrate seed run test test-fast smoke lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,11 +32,17 @@ run: seed
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# While editing: no browser, no server or worker processes, no PostgreSQL- or Redis-only tests.
+test-fast: install
+	$(PY) -m pytest -m "not browser and not process and not postgres and not redis" $(PYTEST_ARGS)
+
 smoke: install
 	$(PY) -m pytest -q annotate/tests/test_smoke.py
 
+# ruff, then the layer contracts of [tool.importlinter] in pyproject.toml.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf var/broker var/test_db.sqlite3

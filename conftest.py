@@ -1,4 +1,8 @@
-"""Fixtures shared by every app's tests. Data is built through services, not raw ORM."""
+"""Fixtures shared by every app's tests. Data is built through services, not raw ORM.
+
+Markers: tests that drive Chromium are `browser` (skipped, with the reason, where Debian's
+Chromium is not installed); tests that start processes (a Celery worker, a web server) are
+`process`; `make test-fast` leaves both out, and the PostgreSQL- and Redis-only ones."""
 import os
 import shutil
 from pathlib import Path
@@ -6,11 +10,23 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+CHROMIUM = "/usr/bin/chromium"
+PROCESS_FIXTURES = {"subprocess_env", "celery_worker"}
+
 
 def pytest_collection_modifyitems(config, items):
     skip_slow = pytest.mark.skip(reason="slow model test: set RANKLAB_SLOW=1")
+    no_chromium = pytest.mark.skip(reason=f"browser test: Debian's Chromium is not installed at {CHROMIUM} "
+                                          "(apt-get install chromium)")
     pg = settings.IS_POSTGRES
     for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "page" in fixtures and "browser" not in item.keywords:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & PROCESS_FIXTURES and "process" not in item.keywords:
+            item.add_marker(pytest.mark.process)
+        if "browser" in item.keywords and not os.path.exists(CHROMIUM):
+            item.add_marker(no_chromium)
         if "slow" in item.keywords and not os.environ.get("RANKLAB_SLOW"):
             item.add_marker(skip_slow)
         if "postgres" in item.keywords and not pg:
@@ -168,3 +184,92 @@ def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+# --- browser tests: Debian's Chromium through pytest-playwright, against live_server ---------------
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs an event loop
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+LISTEN_FOR_CSP = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
+});
+"""
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)  # the machine is shared: room before a slow render is a failure
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 900}}
+
+
+class PageGuard:
+    """Records dialogs, script errors, console errors and Content-Security-Policy violations of a
+    page; assert_clean() fails on any. With all_console_errors, every console error counts (but
+    the HTTP errors a test asks for, "Failed to load resource"); else only CSP reports do."""
+
+    def __init__(self, page, *, all_console_errors: bool = False):
+        self.page, self.dialogs, self.console_errors, self.page_errors = page, [], [], []
+        self.all_console_errors = all_console_errors
+        page.add_init_script(LISTEN_FOR_CSP)
+        page.on("dialog", self._dialog)
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.set_default_timeout(10_000)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def csp_violations(self) -> list[str]:
+        try:
+            return self.page.evaluate("window.__cspViolations || []")
+        except Exception:  # page closed
+            return []
+
+    def assert_clean(self):
+        assert self.dialogs == [], f"unexpected dialogs: {self.dialogs}"
+        assert self.page_errors == [], f"JavaScript errors: {self.page_errors}"
+        assert self.csp_violations() == [], f"CSP violations: {self.csp_violations()}"
+        counted = [m for m in self.console_errors if (not m.startswith("Failed to load resource")
+                                                      if self.all_console_errors else "Content Security Policy" in m)]
+        assert counted == [], f"console errors: {counted}"
+
+
+@pytest.fixture
+def page_guard(page):
+    guard = PageGuard(page)
+    yield guard
+    guard.assert_clean()
+
+
+@pytest.fixture
+def guarded_page(page):
+    """The page, failing the test on any CSP violation, dialog, script or console error."""
+    guard = PageGuard(page, all_console_errors=True)
+    yield page
+    guard.assert_clean()
+
+
+@pytest.fixture
+def login(live_server, page, client):
+    """login(user) puts a logged-in session cookie into the browser, in place of any earlier one
+    (the UI login is tested once)."""
+
+    def do(user):
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.clear_cookies()
+        page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value,
+                                   "url": live_server.url}])
+
+    return do

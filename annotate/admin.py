@@ -1,20 +1,13 @@
 from django.contrib import admin
 
 from annotate.models import Assignment, Candidate, Demonstration, Project, Prompt, Ranking, Task, TaskCandidate
-from labelers.models import Membership
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user"]
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "k", "submissions_required", "created_at"]
     search_fields = ["name"]
-    inlines = [MembershipInline]
+    inlines = []  # labelers/admin.py adds the members
     filter_horizontal = ["sampling_models"]
 
 

@@ -9,6 +9,15 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+class ServiceUnavailable(exceptions.APIException):
+    """Something the request needs is down for now (the task queue); the API answers 503 with
+    the exception's sentence."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}

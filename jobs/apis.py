@@ -16,7 +16,7 @@ class JobOutputSerializer(serializers.ModelSerializer):
         model = Job
         fields = ["id", "kind", "project", "params", "status", "progress", "progress_message", "log_tail",
                   "metrics", "result", "error", "attempts", "cancel_requested", "parent", "created_at",
-                  "started_at", "heartbeat_at", "finished_at"]
+                  "queued_at", "sent_at", "started_at", "heartbeat_at", "finished_at"]
 
 
 class JobListApi(APIView):

@@ -40,6 +40,10 @@ class Job(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The outbox (jobs/services/lifecycle.py): the sweeper sends again what the broker never took.
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When it was last put in its queue.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the broker took its message; "
+                                                                   "empty while it is still to send.")
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,16 @@
 from django.contrib import admin
 
+from annotate.admin import ProjectAdmin
 from labelers.models import LabelerAlert, Membership, RankingQuality
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+ProjectAdmin.inlines = [*ProjectAdmin.inlines, MembershipInline]  # a project's page lists its members
 
 
 @admin.register(Membership)

@@ -1,29 +1,18 @@
 """Agreement between labelers, consensus rankings and gold scores. Pure functions, no Django.
 
 Rankings are tiers (lists of candidate ids, best tier first; ids in one tier are tied), as in
-annotate/ranking_math.py. The stable entry points that other apps import:
+core/ranking.py, which also holds the pair counts every agreement here is built on
+(pair_counts, pair_agreement, task_agreement). The stable entry point that other apps import:
 
     consensus_tiers(list_of_tiers) -> tiers
         One consensus ranking for a task, by ranked pairs (Tideman). Used by exports'
         "merge into consensus" option.
-    task_agreement(list_of_tiers) -> float | None
-        Mean pairwise agreement among the labelers of one task (None with < 2 rankings).
-        Used by exports' "minimum agreement" option.
 
-and, for reports: pair_agreement, pairwise_agreement, labeler_pairwise_agreement,
+and, for reports: pairwise_agreement, labeler_pairwise_agreement,
 labeler_consensus_agreement, krippendorff_alpha, gold_score, pair_differences.
 
-**Pairwise agreement** is InstructGPT's inter-annotator agreement (Ouyang et al. 2022, §3.4:
-72.6 % among training labelers): over every candidate pair that two labelers both ranked, the
-fraction ordered the same way. Ties are handled explicitly, by `ties`:
-
-  - both labelers tie the pair → agreement (1);
-  - one ties it, the other prefers one side → "half" (default) counts 0.5: a tie is half way
-    between the two strict orders, so a labeler who ties everything scores 0.5 against anyone,
-    the same as a coin; "strict" counts 0; "skip" leaves the pair out of the denominator;
-  - opposite strict preferences → 0.
-
-Agreement is micro-averaged: each compared candidate pair weighs the same, whichever task or
+**Pairwise agreement** (InstructGPT's inter-annotator agreement) and its tie rules (`ties`):
+see core/ranking.py. Agreement is micro-averaged: each compared candidate pair weighs the same, whichever task or
 labeler pair it comes from (a K=9 task holds 36 pairs, a K=2 task one).
 
 **Consensus** is ranked pairs (Tideman), not Borda count. Reward models learn from pairs, so
@@ -41,40 +30,9 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import combinations
 
-from annotate.ranking_math import pair_sign, ranked_pairs, tier_of
-
-Tiers = Sequence[Sequence[Hashable]]
-TIE_POLICIES = ("half", "strict", "skip")
-
+from core.ranking import Tiers, pair_counts, pair_sign, ranked_pairs, tier_of
 
 # --- two rankings ---------------------------------------------------------------------------
-
-def pair_counts(a: Tiers, b: Tiers, *, ties: str = "half") -> tuple[float, int]:
-    """(agreeing pairs, compared pairs) between two rankings, over the candidates both ranked."""
-    if ties not in TIE_POLICIES:
-        raise ValueError(f"ties must be one of {TIE_POLICIES}, not {ties!r}")
-    la, lb = tier_of(a), tier_of(b)
-    common = sorted((set(la) & set(lb)), key=str)
-    agree, total = 0.0, 0
-    for x, y in combinations(common, 2):
-        sa = (la[x] < la[y]) - (la[x] > la[y])
-        sb = (lb[x] < lb[y]) - (lb[x] > lb[y])
-        if sa == sb:
-            agree, total = agree + 1, total + 1
-        elif sa == 0 or sb == 0:
-            if ties == "skip":
-                continue
-            agree, total = agree + (0.5 if ties == "half" else 0.0), total + 1
-        else:
-            total += 1
-    return agree, total
-
-
-def pair_agreement(a: Tiers, b: Tiers, *, ties: str = "half") -> float | None:
-    """Fraction of candidate pairs the two rankings order the same way (None: nothing shared)."""
-    agree, total = pair_counts(a, b, ties=ties)
-    return agree / total if total else None
-
 
 def pair_differences(mine: Tiers, reference: Tiers) -> list[dict]:
     """The candidate pairs where `mine` orders differently from `reference`, for calibration
@@ -90,15 +48,6 @@ def pair_differences(mine: Tiers, reference: Tiers) -> list[dict]:
 
 
 # --- many labelers ----------------------------------------------------------------------------
-
-def task_agreement(list_of_tiers: Sequence[Tiers], *, ties: str = "half") -> float | None:
-    """Agreement among the rankings of one task: compared pairs pooled over every labeler pair."""
-    agree, total = 0.0, 0
-    for a, b in combinations(list_of_tiers, 2):
-        ag, n = pair_counts(a, b, ties=ties)
-        agree, total = agree + ag, total + n
-    return agree / total if total else None
-
 
 def pairwise_agreement(tasks: Mapping[Hashable, Mapping[Hashable, Tiers]], *, ties: str = "half") -> float | None:
     """Agreement over shared tasks: {task: {labeler: tiers}} → fraction of pairs ordered alike."""

@@ -14,19 +14,17 @@
 """
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Project, Ranking, RankingOutcome, ReviewStatus, Task
-from labelers import agreement
+from annotate.models import Project, ReviewStatus, Task
 from labelers.models import LabelerAlert
-from labelers.selectors.access import project_role
+from labelers.selectors.access import project_for_role, project_member, project_role
 from labelers.selectors.calibration import calibration_for_labeler
-from labelers.selectors.review import MODES, review_queue
+from labelers.selectors.review import MODES, review_queue, task_consensus
 from labelers.selectors.stats import labeler_stats, open_alerts, project_quality
 from labelers.services.gold import task_mark_gold
 from labelers.services.quality import alert_resolve, membership_resume, qualification_override
@@ -34,13 +32,7 @@ from labelers.services.review import submission_review
 
 
 def _project(request, project_id: int, roles=("admin", "reviewer", "labeler")) -> tuple[Project, str]:
-    project = Project.objects.filter(pk=project_id).first()
-    role = project_role(user=request.user, project_id=project_id) if project else None
-    if role is None:
-        raise exceptions.NotFound("No such project for you.")
-    if role not in roles:
-        raise exceptions.PermissionDenied("Only reviewers and admins of this project can see this.")
-    return project, role
+    return project_for_role(user=request.user, project_id=project_id, roles=roles)
 
 
 class LabelerStatsOutput(serializers.Serializer):
@@ -192,13 +184,6 @@ class AlertResolveApi(APIView):
         return Response(AlertOutput(alert).data)
 
 
-def _member(project, user_id):
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None or project_role(user=user, project_id=project.pk) is None:
-        raise exceptions.NotFound("No such labeler in this project.")
-    return user
-
-
 MembershipOutput = inline_serializer("MembershipQualityOutput", {
     "user_id": serializers.IntegerField(), "is_paused": serializers.BooleanField(),
     "qualification_status": serializers.CharField()})
@@ -212,7 +197,7 @@ class LabelerResumeApi(APIView):
     @extend_schema(request=None, responses=MembershipOutput)
     def post(self, request, project_id: int, user_id: int):
         project, _ = _project(request, project_id, roles=("admin",))
-        m = membership_resume(admin=request.user, project=project, user=_member(project, user_id))
+        m = membership_resume(admin=request.user, project=project, user=project_member(project=project, user_id=user_id))
         return Response(_membership_data(m))
 
 
@@ -228,7 +213,7 @@ class LabelerQualificationApi(APIView):
         project, _ = _project(request, project_id, roles=("admin",))
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        m = qualification_override(admin=request.user, project=project, user=_member(project, user_id),
+        m = qualification_override(admin=request.user, project=project, user=project_member(project=project, user_id=user_id),
                                    passed=serializer.validated_data["passed"])
         return Response(_membership_data(m))
 
@@ -267,7 +252,4 @@ class TaskConsensusApi(APIView):
         if task is None or project_role(user=request.user, project_id=task.project_id) is None:
             raise exceptions.NotFound("No such task.")
         _project(request, task.project_id, roles=("admin", "reviewer"))
-        tiers = list(Ranking.objects.filter(task=task, outcome=RankingOutcome.RANKED)
-                     .exclude(review_status=ReviewStatus.REJECTED).values_list("tiers", flat=True))
-        return Response({"task": task.pk, "rankings": len(tiers), "consensus": agreement.consensus_tiers(tiers),
-                         "agreement": agreement.task_agreement(tiers), "method": "ranked pairs (Tideman)"})
+        return Response(task_consensus(task=task))

@@ -3,16 +3,15 @@ queue, and each labeler's calibration feedback. Thin: selectors to read, service
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project, ReviewStatus
 from core import charts
-from labelers.selectors.access import project_role
+from labelers.selectors.access import project_for_role, project_member, project_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_detail, review_queue
 from labelers.selectors.stats import (
@@ -28,15 +27,7 @@ from labelers.services.review import KINDS, submission_review
 
 
 def _project(request, project_id: int, roles=("admin", "reviewer", "labeler")) -> Project:
-    """The project if the user has one of the roles in it; non-members get 404, members
-    without the role 403."""
-    project = Project.objects.filter(pk=project_id).first()
-    role = project_role(user=request.user, project_id=project_id) if project else None
-    if role is None:
-        raise Http404("No such project for you.")
-    if role not in roles:
-        raise PermissionDenied("This page is for reviewers and admins of the project.")
-    return project
+    return project_for_role(user=request.user, project_id=project_id, roles=roles)[0]
 
 
 @login_required
@@ -70,18 +61,11 @@ def project_labelers(request, project_id: int):
     })
 
 
-def _member(project, user_id):
-    user = get_object_or_404(get_user_model(), pk=user_id)
-    if project_role(user=user, project_id=project.pk) is None:
-        raise Http404("No such labeler in this project.")
-    return user
-
-
 @require_POST
 @login_required
 def labeler_resume(request, project_id: int, user_id: int):
     project = _project(request, project_id, roles=("admin",))
-    user = _member(project, user_id)
+    user = project_member(project=project, user_id=user_id)
     membership_resume(admin=request.user, project=project, user=user)
     messages.success(request, f"{user.username} can work again.")
     return redirect("labelers:project", project_id=project.pk)
@@ -91,7 +75,7 @@ def labeler_resume(request, project_id: int, user_id: int):
 @login_required
 def labeler_qualify(request, project_id: int, user_id: int):
     project = _project(request, project_id, roles=("admin",))
-    user = _member(project, user_id)
+    user = project_member(project=project, user_id=user_id)
     passed = request.POST.get("passed") == "1"
     qualification_override(admin=request.user, project=project, user=user, passed=passed)
     messages.success(request, f"{user.username} is now {'qualified' if passed else 'not qualified'}.")

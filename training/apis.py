@@ -6,18 +6,17 @@ from urllib.parse import urlsplit, urlunsplit
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
 from core.permissions import IsRanklabAdmin
 from jobs.apis import JobOutputSerializer
-from labelers.selectors import project_role, user_is_admin
 from training.models import Backend, ModelKind, ModelVersion
 from training.services.generation import generation_start, suggestion_start
 from training.services.generation.start import SELECTION_MODES
-from training.services.registry import model_lineage, model_register, model_register_gguf, project_sampling_models_set
+from training.services.registry import model_add, model_lineage, project_sampling_models_set
+from training.services.suggestions import suggestion_access_check
 
 ENDPOINT_CONFIG_KEYS = ("timeout", "max_retries", "backoff", "concurrency")
 
@@ -87,12 +86,7 @@ class ModelListApi(APIView):
         config = {key: d.pop(key) for key in ENDPOINT_CONFIG_KEYS if key in d}
         if d.pop("tokenizer_dir", ""):
             config["tokenizer_dir"] = data.validated_data["tokenizer_dir"]
-        if d["backend"] == Backend.GGUF:
-            d.pop("backend")
-            model = model_register_gguf(name=d.pop("name"), path=d.pop("location"), user=request.user,
-                                        config=config, **d)
-        else:
-            model = model_register(config=config, **d)
+        model = model_add(user=request.user, config=config, **d)
         return Response(ModelOutputSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -205,11 +199,7 @@ class SuggestionStartApi(APIView):
         data.is_valid(raise_exception=True)
         d = dict(data.validated_data)
         project, model = d.pop("project", None), d.pop("model_version", None)
-        admin = user_is_admin(request.user)
-        if (model is not None or d.get("stream")) and not admin:
-            raise PermissionDenied("Only admins may choose the model or stream (the playground).")
-        if not admin and (project is None or project_role(user=request.user, project_id=project.pk) is None):
-            raise PermissionDenied("You are not a member of this project.")
+        suggestion_access_check(user=request.user, project=project, model_version=model, stream=d.get("stream"))
         job = suggestion_start(user=request.user, conversation=d.pop("conversation"), project=project,
                                model_version=model, stream=d.pop("stream"), params=d)
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -15,10 +15,9 @@ from training.models import Backend, ModelKind, ModelVersion
 from training.services.generation import generation_start
 from training.services.generation.start import SELECTION_MODES
 from training.services.registry import (
+    model_add,
     model_forest,
     model_lineage,
-    model_register,
-    model_register_gguf,
     project_sampling_models_set,
 )
 
@@ -77,11 +76,7 @@ def model_list(request):
         if register.is_valid():
             d = dict(register.cleaned_data)
             try:
-                if d["backend"] == Backend.GGUF:
-                    d.pop("backend")
-                    model = model_register_gguf(name=d.pop("name"), path=d.pop("location"), user=request.user, **d)
-                else:
-                    model = model_register(**d)
+                model = model_add(user=request.user, **d)
             except ValidationError as exc:
                 _form_error(register, exc)
             else:

@@ -50,8 +50,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
 ]
-# Flash messages live in the session: the default tries a signed cookie first, and builds its
-# signer on every request, API calls included.
+# Flash messages live in the session: the default tries a signed cookie first and builds its
+# signer on every request, a cost on the labeler's hot path (docs/benchmarks.md).
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 ROOT_URLCONF = "config.urls"
@@ -77,6 +77,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+# A persistent connection the server dropped (a restart, pg_terminate_backend) is found and
+# replaced at the start of a request instead of failing it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout: readers never block the writer, writers queue instead of failing.
@@ -171,6 +174,9 @@ JOB_HEARTBEAT_INTERVAL = env.int("JOB_HEARTBEAT_INTERVAL", default=10)
 JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=120)
 JOB_SWEEP_INTERVAL = env.int("JOB_SWEEP_INTERVAL", default=30)
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# A queued job whose message has not reached the broker this long after it was queued is sent
+# again by the sweeper (the broker was down when it was made).
+JOB_SEND_GRACE = env.int("JOB_SEND_GRACE", default=30)
 DEFAULT_LEASE_SECONDS = env.int("DEFAULT_LEASE_SECONDS", default=30 * 60)
 BUNDLED_MODEL_NAME = "SmolLM2-135M-Instruct"
 # How training jobs start a trainer; it is followed by the module and `--config spec.json`.

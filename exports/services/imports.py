@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotate.models import Project, Prompt, Ranking, Task, TaskState, conversation_hash
+from annotate.models import Candidate, Project, Prompt, Ranking, Task, TaskState, conversation_hash
 from annotate.services.projects import candidate_create, prompt_create, task_create
 from annotate.services.submissions import RankingInput, ranking_check
 from exports.importers.candidates import parse_candidates
@@ -27,7 +27,6 @@ from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
 from exports.importers.reader import READ_BYTES, ImportFailure
 from jobs.models import Job
 from jobs.services import JobContext, job_create
-from training.models import ModelVersion
 
 IMPORT_KINDS = {"prompts": PROMPT_FORMATS, "preferences": PREFERENCE_FORMATS, "candidates": ("jsonl",)}
 PARSERS = {"prompts": parse_prompts, "preferences": parse_preferences, "candidates": parse_candidates}
@@ -160,7 +159,9 @@ def _write_preferences(*, project, records, options) -> dict:
 
 
 def _write_candidates(*, project, records, options) -> dict:
-    models = {m.name: m for m in ModelVersion.objects.all()}
+    # The registry's rows, reached through the candidates' key to them: training sits above exports.
+    registry = Candidate._meta.get_field("model_version").related_model
+    models = {m.name: m for m in registry.objects.all()}
     created, prompts_created, by_prompt = 0, 0, {}
     for line, rec in records:
         if rec.prompt_id is not None:

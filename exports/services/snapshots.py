@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from functools import lru_cache
@@ -25,14 +26,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotate.models import Project
+from annotate.models import Candidate, Project
 from exports.models import ExportSnapshot
 from exports.services.card import dataset_card
 from exports.services.options import ExportOptions, export_options_check
 from exports.services.writing import snapshot_write
 from jobs.models import Job
 from jobs.services import JobContext, job_create
-from training.models import ModelVersion
 
 SCHEMA_VERSION = 1
 
@@ -48,10 +48,12 @@ def code_version() -> str:
         return "unknown"
 
 
-def export_start(*, project: Project, options: dict | None = None, user=None) -> Job:
-    """Validate the options now (a bad option is a 400, not a failed job) and queue the export."""
+def export_start(*, project: Project, options: dict | None = None, user=None, enqueue: bool = True) -> Job:
+    """Validate the options now (a bad option is a 400, not a failed job) and queue the export
+    (with enqueue=False, the caller runs it: `manage.py export`)."""
     opts = export_options_check(project=project, raw=options)
-    return job_create(kind="export", project=project, params={"options": opts.to_dict()}, user=user)
+    return job_create(kind="export", project=project, params={"options": opts.to_dict()}, user=user,
+                      enqueue=enqueue)
 
 
 def content_hash(files: dict) -> str:
@@ -60,7 +62,9 @@ def content_hash(files: dict) -> str:
 
 
 def _model_versions(stats) -> list[dict]:
-    names = dict(ModelVersion.objects.filter(pk__in=list(stats.model_versions)).values_list("pk", "name"))
+    # The registry's rows, reached through the candidates' key to them: training sits above exports.
+    registry = Candidate._meta.get_field("model_version").related_model
+    names = dict(registry.objects.filter(pk__in=list(stats.model_versions)).values_list("pk", "name"))
     return [{"id": pk, "name": names.get(pk, "?"), "candidates_in_rows": n}
             for pk, n in sorted(stats.model_versions.items())]
 
@@ -91,7 +95,7 @@ def export_job(job: Job, ctx: JobContext) -> dict:
 
         files["README.md"] = {"sha256": file_sha256(tmp / "README.md"), "bytes": (tmp / "README.md").stat().st_size,
                               "rows": None, "format": "card", "split": None}
-        snapshot = _seal(job=job, project=project, opts=opts, tmp=tmp, files=files, counts=counts, splits=splits,
+        snapshot = _seal(job=job, ctx=ctx, project=project, opts=opts, tmp=tmp, files=files, counts=counts, splits=splits,
                          model_versions=_model_versions(stats))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,8 +106,24 @@ def export_job(job: Job, ctx: JobContext) -> dict:
             "counts": {k: counts[k] for k in ("tasks", "ranking_rows", "pairs_all", "demonstrations")}}
 
 
-def _seal(*, job, project, opts: ExportOptions, tmp: Path, files: dict, counts: dict, splits: dict,
-          model_versions: list) -> ExportSnapshot:
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Every file and directory of a snapshot on disk before its row says it exists: a crash
+    after the commit must not leave a sealed snapshot with empty or missing files."""
+    for path in sorted(root.rglob("*"), key=lambda p: -len(p.parts)):
+        _fsync(path)
+    _fsync(root)
+
+
+def _seal(*, job, ctx: JobContext, project, opts: ExportOptions, tmp: Path, files: dict, counts: dict,
+          splits: dict, model_versions: list) -> ExportSnapshot:
     digest = content_hash(files)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()  # one version number at a time
@@ -119,7 +139,10 @@ def _seal(*, job, project, opts: ExportOptions, tmp: Path, files: dict, counts: 
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         if final.exists():  # left by a crash between rename and commit: not a sealed snapshot
             shutil.rmtree(final)
+        ctx.hold_claim()  # a run that lost its job to another seals nothing
+        _fsync_tree(tmp)
         tmp.rename(final)
+        _fsync(final.parent)  # the rename itself
         return ExportSnapshot.objects.create(project=project, version=version, job=job, filters=opts.to_dict(),
                                              manifest=manifest, path=str(final), sha256=digest)
 

@@ -38,10 +38,11 @@ from annotate.models import (
     Task,
     TaskCandidate,
 )
+from core.ranking import task_agreement
 from exports.services.options import ExportOptions
 from exports.services.prefetch import prefetched
 from exports.writers.records import Demo, Group
-from labelers.agreement import consensus_tiers, task_agreement
+from labelers.agreement import consensus_tiers
 
 
 @dataclass

@@ -156,9 +156,18 @@ def snapshot_write(*, project: Project, opts: ExportOptions, dest: Path,
                 done += 1
                 if progress and done % report_every == 0:
                     progress(0.95 * done / total, f"{done - ranking_tasks:,} of {demo_count:,} demonstrations written")
-    finally:
-        files = {}
-        for (name, split), sink in sinks.items():
+    except BaseException:
+        for sink in sinks.values():  # close them all; the error that stopped the writing is the one raised
+            sink.abort()
+        raise
+    files, first_error = {}, None
+    for (name, split), sink in sinks.items():
+        try:
             info = sink.close()
-            files[sink.path.relative_to(dest).as_posix()] = dict(info, format=name, split=split)
+        except Exception as exc:  # close the others too, then report the first failure
+            first_error = first_error or exc
+            continue
+        files[sink.path.relative_to(dest).as_posix()] = dict(info, format=name, split=split)
+    if first_error is not None:
+        raise first_error
     return files, stats

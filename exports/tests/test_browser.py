@@ -1,25 +1,12 @@
 """An admin imports a file and makes a snapshot in a real browser (Chromium, strict CSP):
 job pages show progress and refresh themselves until the job is done."""
 import json
-import os
 
 import pytest
+from playwright.sync_api import expect
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs a loop
-
-from playwright.sync_api import expect  # noqa: E402
-
-from jobs.models import Job  # noqa: E402
-from jobs.services import job_run  # noqa: E402
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS,
-            "headless": True}
+from jobs.models import Job
+from jobs.services import job_run
 
 
 @pytest.mark.browser

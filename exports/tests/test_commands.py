@@ -35,3 +35,33 @@ def test_command_errors_name_the_problem(project, tmp_path):
         call_command("export", project="nope", stdout=StringIO())
     with pytest.raises(CommandError, match="file_type: Choose one of jsonl, jsonl.gz, parquet"):
         call_command("export", project=str(project.pk), file_type="xml", stdout=StringIO())
+
+
+@pytest.fixture
+def sends(monkeypatch):
+    """The messages sent to the broker: [job id, …]."""
+    from jobs.tasks import run_job
+
+    sent = []
+    monkeypatch.setattr(run_job, "apply_async", lambda *a, **k: sent.append(k["args"][0]) or type("R", (), {"id": ""})())
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_without_queue_runs_here_once_and_sends_nothing(project, labelled, sends):
+    """Without --queue the command runs the job itself: no worker gets a copy of it."""
+    from jobs.models import Job
+
+    call_command("export", project=str(project.pk), formats="preference", stdout=StringIO())
+    job = Job.objects.get(kind="export")
+    assert sends == [] and job.status == "succeeded" and job.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_with_queue_sends_one_message(project, labelled, sends):
+    from jobs.models import Job
+
+    out = StringIO()
+    call_command("export", project=str(project.pk), formats="preference", queue=True, stdout=out)
+    job = Job.objects.get(kind="export")
+    assert sends == [job.pk] and job.status == "queued" and f"export job {job.pk} queued" in out.getvalue()

@@ -267,3 +267,55 @@ def test_a_cancelled_export_leaves_nothing_behind(project, labelled, exports_dir
         export_job(job, JobContext(job))
     root = Path(exports_dir) / f"project-{project.pk}"
     assert not ExportSnapshot.objects.exists() and (not root.exists() or list(root.iterdir()) == [])
+
+
+@pytest.mark.django_db
+def test_a_write_error_closes_every_file_and_reports_the_first_error(project, labelled, tmp_path, monkeypatch):
+    from exports.services.options import export_options_check
+    from exports.services.writing import snapshot_write
+    from exports.writers import sink as sink_module
+
+    opened, errors = [], iter(["No space left on device", "second error", "third error"])
+    real_init, real_flush = sink_module.Sink.__init__, sink_module.Sink._flush
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    def flush(self):
+        if self._batch:
+            raise OSError(next(errors, "later error"))
+        real_flush(self)
+
+    monkeypatch.setattr(sink_module.Sink, "__init__", init)
+    monkeypatch.setattr(sink_module.Sink, "_flush", flush)
+    opts = export_options_check(project=project, raw={"formats": ["preference", "ranked_groups"]})
+    with pytest.raises(OSError, match="No space left on device"):
+        snapshot_write(project=project, opts=opts, dest=tmp_path / "out")
+    assert opened and all(s._raw.closed for s in opened)
+
+
+@pytest.mark.django_db
+def test_a_sealed_snapshot_is_on_disk_before_its_row_exists(project, labelled, monkeypatch):
+    """Every file, every directory and the rename are fsynced before the row is written."""
+    import os
+
+    from exports.models import ExportSnapshot
+    from exports.services.snapshots import export_start
+    from jobs.services import job_run
+
+    synced, rows_then = [], []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        rows_then.append(ExportSnapshot.objects.count())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    job = job_run(job_id=export_start(project=project, options={"formats": ["preference"]}).pk)
+    snapshot = ExportSnapshot.objects.get(pk=job.result["snapshot_id"])
+    root = Path(snapshot.path)
+    tmp = root.parent / f".tmp-job-{job.pk}"
+    expected = {tmp / p.relative_to(root) for p in root.rglob("*")} | {tmp, root.parent}
+    assert expected <= set(synced) and set(rows_then) == {0}

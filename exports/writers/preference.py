@@ -1,7 +1,7 @@
 """Pairwise formats: TRL preference (standard and conversational), OpenAI preference (DPO)
 and Anthropic HH-RLHF transcripts. One row per (chosen, rejected) pair of a ranking.
 
-Pairs come from annotate/ranking_math.py: all C(K,2) pairs with ties dropped, or best vs
+Pairs come from core/ranking.py: all C(K,2) pairs with ties dropped, or best vs
 rest. The optional margin (TRL RewardTrainer's `margin` column):
   ratings  -> rating(chosen) - rating(rejected), 0.0 when either is unrated;
   strength -> for K=2 rankings with a preference strength: much_better 3, better 2,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from annotate.ranking_math import best_vs_rest, ranked_pairs, tier_of
+from core.ranking import best_vs_rest, ranked_pairs, tier_of
 from exports.writers.records import Group, WriteOptions
 from exports.writers.text import assistant, hh_transcript, prompt_text
 

@@ -35,6 +35,10 @@ class _HashingFile:
     def close(self):
         self._f.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
 
 def file_sha256(path: Path) -> str:
     sha = hashlib.sha256()
@@ -86,12 +90,27 @@ class Sink:
         self._batch = []
 
     def close(self) -> dict:
-        """Finish the file; returns {"sha256", "bytes", "rows"}."""
-        self._flush()
-        if self._pq:
-            self._pq.close()
-            return {"sha256": file_sha256(self.path), "bytes": self.path.stat().st_size, "rows": self.rows}
-        if self._gz:
-            self._gz.close()
-        self._raw.close()
+        """Finish the file; returns {"sha256", "bytes", "rows"}. On an error every handle is
+        closed all the same, and the first error is the one raised."""
+        try:
+            self._flush()
+            if self._pq:
+                self._pq.close()
+                return {"sha256": file_sha256(self.path), "bytes": self.path.stat().st_size, "rows": self.rows}
+            if self._gz:
+                self._gz.close()
+            self._raw.close()
+        except BaseException:
+            self.abort()
+            raise
         return {"sha256": self._raw.sha.hexdigest(), "bytes": self._raw.size, "rows": self.rows}
+
+    def abort(self) -> None:
+        """Close every handle without finishing the file, ignoring errors: the caller reports
+        the error that stopped the writing."""
+        for handle in (self._pq, self._gz, self._raw):
+            try:
+                if handle is not None:
+                    handle.close()
+            except Exception:  # the first error is already on its way up
+                pass

@@ -1,11 +1,27 @@
-"""Creating, enqueueing, cancelling and retrying jobs (the web side of the framework)."""
+"""Creating, enqueueing, cancelling and retrying jobs (the web side of the framework).
+
+The Job row is an outbox: `queued_at` says since when it waits, `sent_at` stays empty until the
+broker took its message. A send that fails (broker down) leaves the row queued and unsent, the
+sweeper sends it again, and the caller gets JobQueueUnavailable (an API answers 503 with it).
+"""
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.api import ServiceUnavailable
 from jobs.models import Job, JobStatus
 from jobs.registry import JOB_KINDS, validate_job_kind
+
+logger = logging.getLogger(__name__)
+
+
+class JobQueueUnavailable(ServiceUnavailable):
+    default_detail = "The task queue is unreachable."
 
 
 def job_create(*, kind: str, params: dict | None = None, project=None, user=None, parent: Job | None = None,
@@ -20,22 +36,45 @@ def job_create(*, kind: str, params: dict | None = None, project=None, user=None
     return job
 
 
-def job_enqueue(*, job: Job) -> None:
-    """Send the job to its queue once the current transaction commits (never before: the
-    worker must find the row)."""
+def job_send(*, job: Job) -> None:
+    """Hand the job's message to the broker now and record that it left; JobQueueUnavailable
+    when the broker refuses (the row stays unsent for the sweeper)."""
+    from jobs.tasks import run_job
+
     spec = JOB_KINDS[job.kind]
+    kwargs = {"queue": spec.queue}
+    if spec.time_limit:
+        kwargs["time_limit"] = spec.time_limit + 60
+        kwargs["soft_time_limit"] = spec.time_limit
+    try:
+        result = run_job.apply_async(args=[job.pk], retry=False, **kwargs)
+    except Exception as exc:  # kombu, redis and OS errors alike: the broker did not take it
+        logger.warning("job %s: the broker refused its message: %s", job.pk, exc)
+        raise JobQueueUnavailable(
+            f"Job {job.pk} is saved, but the task queue is unreachable ({type(exc).__name__}); it will start "
+            "once the queue is back.") from exc
+    Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(celery_task_id=result.id or "",
+                                                                  sent_at=timezone.now())
 
-    def send():
-        from jobs.tasks import run_job
 
-        kwargs = {"queue": spec.queue}
-        if spec.time_limit:
-            kwargs["time_limit"] = spec.time_limit + 60
-            kwargs["soft_time_limit"] = spec.time_limit
-        result = run_job.apply_async(args=[job.pk], **kwargs)
-        Job.objects.filter(pk=job.pk).update(celery_task_id=result.id or "")
+def job_enqueue(*, job: Job) -> None:
+    """Mark the job unsent and send it to its queue once the current transaction commits (never
+    before: the worker must find the row). A job made with enqueue=False (to run in this
+    process) is in no queue and the sweeper leaves it alone."""
+    job.queued_at, job.sent_at = timezone.now(), None
+    Job.objects.filter(pk=job.pk).update(queued_at=job.queued_at, sent_at=None)
+    transaction.on_commit(lambda: job_send(job=job))
 
-    transaction.on_commit(send)
+
+def job_is_stale(job: Job) -> bool:
+    """A queued job whose message never left, or left long ago with no worker taking it (the
+    broker lost it): Retry may send it again, which is harmless if the first message arrives
+    after all (a claim runs a job once)."""
+    if job.status != JobStatus.QUEUED:
+        return False
+    if job.sent_at is None:
+        return True
+    return job.sent_at < timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -54,11 +93,16 @@ def job_cancel(*, job: Job) -> Job:
 
 
 def job_retry(*, job: Job) -> Job:
-    """A failed or cancelled job runs again under the same row (its handler resumes if it can)."""
+    """A failed or cancelled job runs again under the same row (its handler resumes if it can);
+    a stale queued one (job_is_stale) is sent again."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
+        if job_is_stale(job):
+            job_enqueue(job=job)
+            return job
         if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-            raise ValueError(f"Only failed or cancelled jobs can be retried; this one is {job.status}.")
+            raise ValueError(f"Only failed or cancelled jobs, or queued jobs no worker took, can be retried; "
+                             f"this one is {job.status}.")
         job.status, job.cancel_requested, job.error, job.traceback = JobStatus.QUEUED, False, "", ""
         job.finished_at = None
         job.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at"])

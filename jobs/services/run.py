@@ -1,5 +1,11 @@
 """Running a job in a worker: claim the row, run the kind's handler with a JobContext while a
-thread keeps the heartbeat fresh, record the outcome, call the finished-hooks."""
+thread keeps the heartbeat fresh, record the outcome, call the finished-hooks.
+
+A claim is fenced: `Job.attempts` is raised by every claim, and each write of a run is an
+UPDATE that matches the attempt it claimed. When the sweeper has re-queued the job and another
+run has claimed it, the first run's writes match nothing: it stops (JobClaimLost) and records
+no outcome. Writes survive a dropped database connection: they reconnect and try once more.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,8 +15,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Case, F, TextField, Value, When
+from django.db.models.functions import Concat, Right
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -25,43 +32,88 @@ class JobCancelled(Exception):
     pass
 
 
-class JobContext:
-    """What a handler uses to report back. Progress and log writes are cheap single-row
-    UPDATEs; a background thread keeps the heartbeat fresh while the handler blocks."""
+class JobClaimLost(Exception):
+    """Another run holds the job now (the sweeper re-queued it); this run must stop and write
+    nothing more."""
 
-    def __init__(self, job: Job):
+
+def db_retry(write: Callable):
+    """Run a single-statement write; on a dropped connection, reconnect and run it once more.
+    Outside a transaction only: inside one, the transaction is lost with its connection."""
+    try:
+        return write()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        logger.warning("database connection lost; reconnecting", exc_info=True)
+        connection.close()
+        return write()
+
+
+def log_append(queryset, line: str) -> int:
+    """Append a line to the log tail of the jobs in `queryset`, in the database, so that lines
+    others append (the sweeper's note) are kept; the tail keeps its last LOG_TAIL_CHARS."""
+    line = line.rstrip("\n")
+    text = TextField()
+    joined = Case(When(log_tail="", then=Value(line, output_field=text)),
+                  default=Concat(F("log_tail"), Value("\n" + line, output_field=text), output_field=text),
+                  output_field=text)
+    return queryset.update(log_tail=Right(joined, LOG_TAIL_CHARS, output_field=text))
+
+
+class JobContext:
+    """What a handler uses to report back. Every report is a single-row UPDATE fenced on this
+    run's claim; a background thread keeps the heartbeat fresh while the handler blocks."""
+
+    def __init__(self, job: Job, *, lost: threading.Event | None = None):
         self.job = job
-        self._log: list[str] = [job.log_tail] if job.log_tail else []
+        self.attempt = job.attempts
+        self.lost = lost or threading.Event()
+
+    def _mine(self):
+        return Job.objects.filter(pk=self.job.pk, attempts=self.attempt, status=JobStatus.RUNNING)
+
+    def _update(self, write: Callable[[], int]) -> None:
+        if self.lost.is_set() or not db_retry(write):
+            self.lost.set()
+            raise JobClaimLost(f"job {self.job.pk}: attempt {self.attempt} no longer holds the job")
 
     def progress(self, fraction: float, message: str = "") -> None:
         fraction = min(1.0, max(0.0, float(fraction)))
         self.job.progress, self.job.progress_message = fraction, message[:300]
-        Job.objects.filter(pk=self.job.pk).update(
-            progress=fraction, progress_message=message[:300], heartbeat_at=timezone.now()
-        )
+        self._update(lambda: self._mine().update(progress=fraction, progress_message=message[:300],
+                                                 heartbeat_at=timezone.now()))
         self.check_cancel()
 
     def log(self, line: str) -> None:
         logger.info("job %s: %s", self.job.pk, line)
-        self._log.append(line.rstrip("\n"))
-        tail = "\n".join(self._log)[-LOG_TAIL_CHARS:]
-        self._log = [tail]
-        Job.objects.filter(pk=self.job.pk).update(log_tail=tail, heartbeat_at=timezone.now())
+        self._update(lambda: log_append(self._mine(), line))
 
     def set_metrics(self, metrics: dict) -> None:
         self.job.metrics = metrics
-        Job.objects.filter(pk=self.job.pk).update(metrics=metrics, heartbeat_at=timezone.now())
+        self._update(lambda: self._mine().update(metrics=metrics, heartbeat_at=timezone.now()))
 
     def cancelled(self) -> bool:
-        return Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        return db_retry(lambda: Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists())
 
     def check_cancel(self) -> None:
+        if self.lost.is_set():
+            raise JobClaimLost(f"job {self.job.pk}: attempt {self.attempt} no longer holds the job")
         if self.cancelled():
             raise JobCancelled()
 
+    def hold_claim(self) -> None:
+        """Call inside the transaction that writes the handler's result: locks the job's row and
+        raises JobClaimLost unless this run still holds the claim, so a run that lost its claim
+        commits nothing."""
+        if not self._mine().select_for_update().exists():
+            self.lost.set()
+            raise JobClaimLost(f"job {self.job.pk}: attempt {self.attempt} no longer holds the job")
+
 
 def _claim(job_id: int) -> Job | None:
-    """Mark the job running, unless another delivery already runs it (Redis may redeliver)."""
+    """Mark the job running under a new attempt, unless another delivery already runs it
+    (Redis may redeliver, the sweeper may re-send)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
     with transaction.atomic():
@@ -77,25 +129,35 @@ def _claim(job_id: int) -> Job | None:
     return job
 
 
-def _heartbeat_loop(job_id: int, stop: threading.Event) -> None:
+def _beat(job_id: int, attempt: int) -> int:
+    return Job.objects.filter(pk=job_id, attempts=attempt, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def _taken_over(job_id: int, attempt: int) -> bool:
+    """The row as this thread's connection sees it holds another attempt or is no longer running.
+    A row it cannot see at all (claimed inside a transaction not yet committed) is not lost."""
+    row = Job.objects.filter(pk=job_id).values_list("attempts", "status").first()
+    return row is not None and row != (attempt, JobStatus.RUNNING)
+
+
+def _heartbeat_loop(job_id: int, attempt: int, stop: threading.Event, lost: threading.Event) -> None:
+    """Keep the heartbeat fresh for the whole run, whatever the handler does (a training job's
+    preparation, a model load). A database error is logged and the next beat reconnects; a beat
+    that matches no row means the claim was taken over, and the run is told to stop."""
     try:
         while not stop.wait(settings.JOB_HEARTBEAT_INTERVAL):
-            Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+            try:
+                if not _beat(job_id, attempt) and _taken_over(job_id, attempt):
+                    lost.set()
+                    return
+            except DatabaseError:
+                logger.warning("job %s: heartbeat failed; reconnecting", job_id, exc_info=True)
+                connection.close()
     finally:
         connection.close()
 
 
-def job_run(*, job_id: int) -> Job | None:
-    """Run a job in this process. Called by the Celery task; tests may call it directly."""
-    job = _claim(job_id)
-    if job is None:
-        return None
-    spec = registry.JOB_KINDS[job.kind]
-    handler: Callable = import_string(spec.handler)
-    stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat_loop, args=(job.pk, stop), daemon=True)
-    beat.start()
-    ctx = JobContext(job)
+def _outcome(job: Job, ctx: JobContext, handler: Callable) -> dict:
     status, error, trace, result = JobStatus.SUCCEEDED, "", "", {}
     try:
         ctx.check_cancel()
@@ -103,16 +165,39 @@ def job_run(*, job_id: int) -> Job | None:
     except JobCancelled:
         status = JobStatus.CANCELLED
     except Exception as exc:  # the job records every failure; the worker survives it
+        if ctx.lost.is_set():
+            raise JobClaimLost(str(exc)) from exc
         status, error, trace = JobStatus.FAILED, f"{type(exc).__name__}: {exc}", tb.format_exc()
         logger.exception("job %s failed", job.pk)
-    finally:
-        stop.set()
-        beat.join(timeout=5)
     update = {"status": status, "finished_at": timezone.now(), "heartbeat_at": timezone.now(),
               "error": error[:5000], "traceback": trace[-20000:]}
     if status == JobStatus.SUCCEEDED:
         update.update(progress=1.0, result=result)
-    Job.objects.filter(pk=job.pk).update(**update)
+    return update
+
+
+def job_run(*, job_id: int) -> Job | None:
+    """Run a job in this process; None when it is not this run's to run (finished, running
+    elsewhere) or when its claim was taken over while it ran. Called by the Celery task; tests
+    may call it directly."""
+    job = _claim(job_id)
+    if job is None:
+        return None
+    handler: Callable = import_string(registry.JOB_KINDS[job.kind].handler)
+    stop, lost = threading.Event(), threading.Event()
+    beat = threading.Thread(target=_heartbeat_loop, args=(job.pk, job.attempts, stop, lost), daemon=True)
+    beat.start()
+    ctx = JobContext(job, lost=lost)
+    try:
+        update = _outcome(job, ctx, handler)
+        ctx._update(lambda: ctx._mine().update(**update))
+    except JobClaimLost:
+        logger.warning("job %s: attempt %s lost its claim; stopped without recording an outcome", job.pk,
+                       ctx.attempt)
+        return None
+    finally:
+        stop.set()
+        beat.join(timeout=5)
     job.refresh_from_db()
     run_finished_hooks(job)
     return job

@@ -68,7 +68,7 @@ def test_sweeper_requeues_idempotent_and_fails_others(settings):
     spent = job_create(kind="noop", enqueue=False)
     Job.objects.filter(pk=spent.pk).update(status=JobStatus.RUNNING, heartbeat_at=old, attempts=settings.JOB_MAX_ATTEMPTS)
 
-    assert jobs_sweep() == {"requeued": 1, "failed": 1}
+    assert jobs_sweep() == {"requeued": 1, "failed": 1, "resent": 0}
     assert Job.objects.get(pk=idem.pk).status == JobStatus.QUEUED
     assert "re-queued" in Job.objects.get(pk=idem.pk).log_tail
     assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING

@@ -1,11 +1,15 @@
 """Who may see what. Every view and API goes through these, so the rules live in one place."""
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404
 
 from core.permissions import admin_check, user_is_admin, user_is_reviewer
 from labelers.models import Membership, Role
 
-__all__ = ["admin_check", "project_role", "projects_for_user", "user_is_admin", "user_is_reviewer"]
+__all__ = ["admin_check", "project_for_role", "project_member", "project_role", "projects_for_user", "user_is_admin",
+           "user_is_reviewer"]
 
 
 def project_role(*, user: AbstractBaseUser, project_id: int) -> str | None:
@@ -22,3 +26,26 @@ def projects_for_user(*, user: AbstractBaseUser) -> QuerySet:
     if user_is_admin(user):
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user).distinct()
+
+
+def project_for_role(*, user: AbstractBaseUser, project_id: int, roles=("admin", "reviewer", "labeler")):
+    """(project, the user's role in it) when the user has one of `roles` there. Someone who is
+    not a member gets "not found" (Http404), so ids reveal nothing; a member without the role
+    gets PermissionDenied. The HTML views and the API both answer from this."""
+    from annotate.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    role = project_role(user=user, project_id=project_id) if project else None
+    if role is None:
+        raise Http404("No such project for you.")
+    if role not in roles:
+        raise PermissionDenied("Only reviewers and admins of this project can see this.")
+    return project, role
+
+
+def project_member(*, project, user_id: int):
+    """The user `user_id` if they are a member of the project; else "not found" (Http404)."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or project_role(user=user, project_id=project.pk) is None:
+        raise Http404("No such labeler in this project.")
+    return user

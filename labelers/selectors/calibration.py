@@ -4,6 +4,7 @@ consensus, never another labeler's individual answer."""
 from __future__ import annotations
 
 from annotate.models import Demonstration, Project, Ranking, RankingOutcome, ReviewStatus, TaskState
+from core.ranking import pair_counts
 from labelers import agreement
 
 
@@ -51,7 +52,7 @@ def calibration_for_labeler(*, project: Project, user, limit: int = 50) -> dict:
             if not others:
                 continue
             consensus = agreement.consensus_tiers(others)
-            agree, pairs = agreement.pair_counts(ranking.tiers, consensus)
+            agree, pairs = pair_counts(ranking.tiers, consensus)
             agree_sum, pair_sum = agree_sum + agree, pair_sum + pairs
             item["consensus"] = _tiers_text(consensus, letter)
             item["consensus_diffs"] = _pairs(agreement.pair_differences(ranking.tiers, consensus), letter)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from django.db.models import F, Q
 
-from annotate.models import Demonstration, Project, Ranking, ReviewStatus
+from annotate.models import Demonstration, Project, Ranking, RankingOutcome, ReviewStatus
+from core.ranking import pair_agreement, task_agreement
 from labelers import agreement
 from labelers.models import RankingQuality
 
@@ -77,5 +78,14 @@ def review_detail(*, kind: str, submission) -> dict:
              "consensus_rank": theirs.get(cid), "gold_rank": golds.get(cid),
              "rating": (submission.ratings or {}).get(str(cid)), "flags": (submission.flags or {}).get(str(cid), [])}
             for i, cid in enumerate(order)]
-        detail["agreement_with_consensus"] = agreement.pair_agreement(submission.tiers, consensus) if consensus else None
+        detail["agreement_with_consensus"] = pair_agreement(submission.tiers, consensus) if consensus else None
     return detail
+
+
+def task_consensus(*, task) -> dict:
+    """The consensus ranking of a task's counted rankings (ranked, not rejected) and their
+    agreement: {"task", "rankings", "consensus", "agreement", "method"}."""
+    tiers = list(Ranking.objects.filter(task=task, outcome=RankingOutcome.RANKED)
+                 .exclude(review_status=ReviewStatus.REJECTED).values_list("tiers", flat=True))
+    return {"task": task.pk, "rankings": len(tiers), "consensus": agreement.consensus_tiers(tiers),
+            "agreement": task_agreement(tiers), "method": "ranked pairs (Tideman)"}

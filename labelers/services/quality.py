@@ -19,6 +19,7 @@ from annotate.models import (
     Task,
     TaskState,
 )
+from core.ranking import pair_counts
 from labelers import agreement
 from labelers.models import AlertKind, LabelerAlert, Membership, QualificationStatus, RankingQuality
 from labelers.selectors.access import project_role, user_is_admin
@@ -61,7 +62,7 @@ def task_consensus_record(*, task: Task) -> list | None:
     by_labeler = {r.labeler_id: r.tiers for r in rankings}
     for r in rankings:
         others = agreement.consensus_tiers([t for who, t in by_labeler.items() if who != r.labeler_id])
-        agree, pairs = agreement.pair_counts(r.tiers, others)
+        agree, pairs = pair_counts(r.tiers, others)
         RankingQuality.objects.update_or_create(
             ranking=r, defaults={
                 "project_id": task.project_id, "task": task, "labeler_id": r.labeler_id,
@@ -141,34 +142,33 @@ def _recent(project: Project, user, field: str) -> list[float]:
     return list(qs.order_by("-created_at", "-pk").values_list(field, flat=True)[: project.quality_window])
 
 
-def labeler_gold_check(*, project: Project, user) -> bool:
-    """Pause the labeler when their rolling gold accuracy is below the project's threshold."""
-    if project.pause_below_gold_accuracy <= 0:
+def _pause_when_below(*, project: Project, user, field: str, threshold: float, kind: str, measure: str,
+                      unit: str) -> bool:
+    """Pause the labeler when the mean of their last results in `field` (the project's rolling
+    window, with at least quality_min_samples of them) is below `threshold` (0: check off)."""
+    if threshold <= 0:
         return False
-    recent = _recent(project, user, "gold_score")
+    recent = _recent(project, user, field)
     if len(recent) < max(1, project.quality_min_samples):
         return False
     mean = sum(recent) / len(recent)
-    if mean >= project.pause_below_gold_accuracy:
+    if mean >= threshold:
         return False
-    return membership_pause(project=project, user=user, kind=AlertKind.PAUSED_GOLD, reason=(
-        f"gold accuracy {mean:.0%} over your last {len(recent)} gold tasks is below "
-        f"{project.pause_below_gold_accuracy:.0%}"))
+    return membership_pause(project=project, user=user, kind=kind, reason=(
+        f"{measure} {mean:.0%} over your last {len(recent)} {unit} is below {threshold:.0%}"))
+
+
+def labeler_gold_check(*, project: Project, user) -> bool:
+    """Pause the labeler when their rolling gold accuracy is below the project's threshold."""
+    return _pause_when_below(project=project, user=user, field="gold_score", threshold=project.pause_below_gold_accuracy,
+                             kind=AlertKind.PAUSED_GOLD, measure="gold accuracy", unit="gold tasks")
 
 
 def labeler_agreement_check(*, project: Project, user) -> bool:
     """Pause the labeler when their rolling agreement with consensus is below the threshold."""
-    if project.pause_below_agreement <= 0:
-        return False
-    recent = _recent(project, user, "consensus_agreement")
-    if len(recent) < max(1, project.quality_min_samples):
-        return False
-    mean = sum(recent) / len(recent)
-    if mean >= project.pause_below_agreement:
-        return False
-    return membership_pause(project=project, user=user, kind=AlertKind.PAUSED_AGREEMENT, reason=(
-        f"agreement with the other labelers {mean:.0%} over your last {len(recent)} tasks is below "
-        f"{project.pause_below_agreement:.0%}"))
+    return _pause_when_below(project=project, user=user, field="consensus_agreement",
+                             threshold=project.pause_below_agreement, kind=AlertKind.PAUSED_AGREEMENT,
+                             measure="agreement with the other labelers", unit="tasks")
 
 
 @transaction.atomic

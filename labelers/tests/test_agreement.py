@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from core.ranking import pair_agreement, pair_counts, task_agreement
 from labelers.agreement import (
     borda_scores,
     consensus_tiers,
@@ -11,11 +12,8 @@ from labelers.agreement import (
     krippendorff_alpha,
     labeler_consensus_agreement,
     labeler_pairwise_agreement,
-    pair_agreement,
-    pair_counts,
     pair_differences,
     pairwise_agreement,
-    task_agreement,
 )
 
 

@@ -10,7 +10,7 @@ from labelers.services import membership_set
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dashboard_review_and_calibration_in_a_browser(live_server, guarded_page, browser_login, project, labeler,
+def test_dashboard_review_and_calibration_in_a_browser(live_server, guarded_page, login, project, labeler,
                                                          make_user, admin_user, make_ranking_task):
     page = guarded_page
     project.submissions_required = 2
@@ -26,14 +26,14 @@ def test_dashboard_review_and_calibration_in_a_browser(live_server, guarded_page
         ids = sorted(a.task.candidate_ids(), reverse=not best_first)
         ranking_submit(user=user, assignment_id=a.pk, data=RankingInput(tiers=[[c] for c in ids],
                                                                          time_on_task_ms=20_000))
-    browser_login(admin_user)
+    login(admin_user)
     page.goto(f"{live_server.url}/labelers/projects/{project.pk}/")
     expect(page.get_by_role("heading", name="Labelers and label quality")).to_be_visible()
     expect(page.locator("svg.chart")).to_have_count(6)
     expect(page.get_by_role("img", name="Gold accuracy")).to_be_visible()
     expect(page.get_by_role("cell", name="labeler2")).to_be_visible()
 
-    browser_login(reviewer)
+    login(reviewer)
     page.goto(f"{live_server.url}/labelers/projects/{project.pk}/review/?mode=flagged")
     page.get_by_role("link", name="Review").first.click()
     expect(page.get_by_role("heading", name="Review ranking")).to_be_visible()
@@ -45,6 +45,6 @@ def test_dashboard_review_and_calibration_in_a_browser(live_server, guarded_page
     rejected = Ranking.objects.get(review_status=ReviewStatus.REJECTED)
     expect(page.get_by_role("cell", name=f"ranking {rejected.pk} ")).to_have_count(0)
 
-    browser_login(rejected.labeler)
+    login(rejected.labeler)
     page.goto(f"{live_server.url}/labelers/projects/{project.pk}/calibration/")
     expect(page.get_by_text("Candidate A answers the question; C does not.")).to_be_visible()

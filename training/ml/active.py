@@ -20,6 +20,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from core.ranking import group_pair_counts
+
 
 @dataclass(frozen=True)
 class PromptScore:
@@ -99,21 +101,13 @@ def rank_prompts(rewards: Mapping[Hashable, Sequence[float]], *, second: Mapping
 
 def labeler_disagreement(rankings: Mapping[Hashable, Sequence[Sequence[Sequence[Hashable]]]]) -> list[PromptScore]:
     """Prompts ordered by how much their labelers disagree. rankings: {prompt: [tiers of labeler 1, tiers of
-    labeler 2, …]} with tiers as in annotate/ranking_math (best tier first). Score: over the pairs of
+    labeler 2, …]} with tiers as in core/ranking.py (best tier first). Score: over the pairs of
     labelers and the pairs of candidates both ranked, the fraction ordered in opposite directions
     (a tie against a strict order counts half)."""
-    from annotate.ranking_math import tier_of
-
     scores = []
     for prompt, tiers_list in rankings.items():
-        total, conflict = 0, 0.0
-        for ta, tb in combinations([tier_of(t) for t in tiers_list], 2):
-            common = sorted(set(ta) & set(tb), key=str)
-            for i, j in combinations(common, 2):
-                sa = (ta[i] < ta[j]) - (ta[i] > ta[j])
-                sb = (tb[i] < tb[j]) - (tb[i] > tb[j])
-                total += 1
-                conflict += 1.0 if sa * sb < 0 else 0.5 if sa != sb else 0.0
+        agree, total = group_pair_counts(tiers_list, ties="half")
+        conflict = total - agree
         score = conflict / total if total else 0.0
         scores.append(PromptScore(prompt, score, f"{score:.0%} of labeler pair judgements conflict"
                                   if total else "fewer than two labelers"))

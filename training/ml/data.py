@@ -6,7 +6,7 @@ gzip-compressed (`.jsonl.gz`), or Parquet. A snapshot directory holds `<format>/
     groups = load_ranked_groups("var/exports/p1/v3", split="train")
     ids = encode_completion(tokenizer, groups[0].prompt, groups[0].completions[0], max_length=512)
 
-Tier semantics follow annotate/ranking_math.py (best tier first, same tier = tie); the trainer
+Tier semantics follow core/ranking.py (best tier first, same tier = tie); the trainer
 redoes that index math on tensors.
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ class RankedGroup:
         return level
 
     def pairs(self) -> list[tuple[int, int]]:
-        """(better, worse) index pairs, ties excluded: ranking_math.ranked_pairs on indices."""
+        """(better, worse) index pairs, ties excluded: core.ranking.ranked_pairs on indices."""
         flat = [(lv, i) for lv, tier in enumerate(self.tiers) for i in tier]
         return [(a, b) for n, (la, a) in enumerate(flat) for lb, b in flat[n + 1:] if la < lb]
 

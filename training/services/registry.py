@@ -64,6 +64,15 @@ def model_register_gguf(*, name: str, path: str, user=None, **fields) -> ModelVe
     return model
 
 
+def model_add(*, name: str, backend: str, location: str, user=None, config: dict | None = None,
+              **fields) -> ModelVersion:
+    """Register a model of any backend, as the registry page and API offer it: a GGUF file also
+    queues its conversion (model_register_gguf), the others are registered as they are."""
+    if backend == Backend.GGUF:
+        return model_register_gguf(name=name, path=location, user=user, config=config, **fields)
+    return model_register(name=name, backend=backend, location=location, config=config, **fields)
+
+
 def _slug(name: str) -> str:
     from django.utils.text import slugify
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from annotate.ranking_math import ranked_pairs
+from core.ranking import ranked_pairs
 from training.ml.common import ConfigError, config_from_dict
 from training.ml.data import DataError, encode_completion, load_ranked_groups
 from training.ml.reward import RewardConfig, kwise_reward_loss, train
@@ -75,7 +75,7 @@ def config(base, data, out, **overrides) -> RewardConfig:
 
 # ---------------------------------------------------------------- the loss
 def naive_loss(rewards, groups, margins, center):
-    """Eq. 1 written the slow way: per prompt, the mean over ranking_math.ranked_pairs."""
+    """Eq. 1 written the slow way: per prompt, the mean over core.ranking.ranked_pairs."""
     per_prompt = []
     for r, tiers, m in zip(rewards, groups, margins, strict=True):
         pairs = ranked_pairs(tiers)

@@ -1,34 +1,22 @@
 """Suggestions and the admin playground: a "suggest" job answers a conversation with the
 project's model; streamed, it writes the text so far into the job as it goes; in a real
 browser (strict CSP) an admin types a conversation and reads the answer a real worker wrote."""
-import os
 import threading
 import time
 
 import pytest
+from django.core.exceptions import ValidationError
+from playwright.sync_api import expect
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs a loop
-
-from django.core.exceptions import ValidationError  # noqa: E402
-from playwright.sync_api import expect  # noqa: E402
-
-from conftest import wait_for  # noqa: E402
-from jobs.models import Job, JobStatus  # noqa: E402
-from jobs.services import job_create, job_run  # noqa: E402
-from training.services.generation import suggestion_start  # noqa: E402
-from training.services.registry import model_register  # noqa: E402
-from training.tests.test_generation import tiny_model_dir  # noqa: E402,F401 (fixture)
+from conftest import wait_for
+from jobs.models import Job, JobStatus
+from jobs.services import job_create, job_run
+from training.services.generation import suggestion_start
+from training.services.registry import model_register
+from training.tests.test_generation import tiny_model_dir  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 CONVERSATION = [{"role": "user", "content": "Hello, who are you?"}]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS,
-            "headless": True}
 
 
 @pytest.fixture

@@ -4,19 +4,13 @@ to do next — without a CSP violation or a script error."""
 import pytest
 from playwright.sync_api import expect
 
-from annotate.tests.conftest import (  # noqa: F401 (fixtures)
-    browser_context_args,
-    browser_type_launch_args,
-    login,
-    page_guard,
-)
 from training.models import Round, RoundStatus
 from training.tests.test_rounds_pages import urlpatterns  # noqa: F401 (rounds/ mounted)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 
-def test_start_watch_and_cancel_a_round(live_server, page, page_guard, login, admin_user, project,  # noqa: F811
+def test_start_watch_and_cancel_a_round(live_server, page, page_guard, login, admin_user, project,
                                         tiny_base):
     login(admin_user)
     page.goto(f"{live_server.url}/rounds/?project={project.pk}")

@@ -55,14 +55,11 @@ class Command(BaseCommand):
         if o["exclude_imported"]:
             options["include_imported"] = False
         try:
-            job = export_start(project=project, options=options)
+            job = export_start(project=project, options=options, enqueue=o["queue"])
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
                                if hasattr(exc, "error_dict") else " ".join(exc.messages))
         if o["queue"]:
-            from jobs.services import job_enqueue
-
-            job_enqueue(job=job)
             self.stdout.write(f"export job {job.pk} queued")
             return
         job = job_run(job_id=job.pk)

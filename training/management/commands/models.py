@@ -20,7 +20,7 @@ from annotate.models import Project
 from training.apis import public_location
 from training.models import Backend, ModelKind, ModelVersion
 from training.services.generation import generation_start
-from training.services.registry import model_lineage, model_register, model_register_gguf, project_sampling_models_set
+from training.services.registry import model_add, model_lineage, project_sampling_models_set
 
 
 def _model(name: str) -> ModelVersion:
@@ -87,11 +87,10 @@ class Command(BaseCommand):
                 raise CommandError(f"${api_key_env} is empty.")
         fields = {"kind": kind, "parent": _model(parent) if parent else None, "endpoint_model": endpoint_model,
                   "api_key": api_key}
+        model = model_add(name=name, backend=backend, location=location, **fields)
         if backend == Backend.GGUF:
-            model = model_register_gguf(name=name, path=location, **fields)
             self.stdout.write(self.style.SUCCESS(f"Registered {model.name}; a worker converts it to {model.config['converted_dir']}."))
         else:
-            model = model_register(name=name, backend=backend, location=location, **fields)
             self.stdout.write(self.style.SUCCESS(f"Registered {model.name} (id {model.pk})."))
 
     def _sample(self, *, project, models, **o):

@@ -1,6 +1,7 @@
 """Seed the demo: accounts, a project with real prompts, the bundled base model.
 
-Running it again reuses what exists; passwords are generated once and kept in
+It lives in the training app, the top of the layers, because it seeds every app. Running it
+again reuses what exists; passwords are generated once and kept in
 RANKLAB_DATA_DIR/demo-credentials.json (readable by the owner only)."""
 import json
 import os

@@ -1,0 +1,43 @@
+"""The web process never loads the ML stack: import-linter (`make lint`) sees every import,
+including those inside functions, so it cannot tell "at module level" apart; this test can. It
+imports the web side of every app in a fresh interpreter, as a web server would, and looks at
+what got loaded."""
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+WEB_SIDE = """
+import importlib, json, pkgutil, sys
+import django
+django.setup()
+import config.urls, config.wsgi
+from django.urls import get_resolver
+get_resolver().url_patterns  # every view module the URLs name
+for app in ("core", "jobs", "annotate", "labelers", "exports", "training"):
+    package = importlib.import_module(app)
+    for info in pkgutil.walk_packages(package.__path__, app + "."):
+        name = info.name
+        if ".tests" in name or ".management" in name or ".migrations" in name or name.startswith("training.ml"):
+            continue
+        if name.rsplit(".", 1)[-1] in ("apis", "views", "urls", "api_urls", "forms", "selectors", "admin",
+                                        "middleware", "context_processors", "permissions", "charts"):
+            importlib.import_module(name)
+heavy = sorted({m.split(".")[0] for m in sys.modules
+                if m.split(".")[0] in ("torch", "transformers", "trl", "peft", "accelerate", "datasets")})
+print(json.dumps([heavy, sorted(m for m in sys.modules if m.startswith("training.ml"))]))
+"""
+
+
+def test_the_web_side_imports_no_torch_transformers_or_training_ml():
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test", RANKLAB_DATA_DIR=str(settings.DATA_DIR))
+    out = subprocess.run([sys.executable, "-c", WEB_SIDE], env=env, cwd=settings.BASE_DIR, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    heavy, ml = json.loads(out.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    # The one known arrow, to go: the round dashboard's win-rate interval (wilson_interval, pure
+    # maths) comes from training.ml.evaluate through training.services.evaluation.
+    assert set(ml) <= {"training.ml", "training.ml.evaluate", "training.ml.data"}, ml
