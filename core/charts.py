@@ -33,27 +33,46 @@ def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     return [lo + i * step for i in range(n + 1)]
 
 
-def _frame(width, height, title, x_lo, x_hi, y_lo, y_hi, x_label="", y_label="") -> list[str]:
+def _frame(width, height, title, x_lo, x_hi, y_lo, y_hi, x_label="", y_label="", top: int = PAD_T) -> list[str]:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
            f'aria-label="{escape(title)}">', f"<title>{escape(title)}</title>"]
     if title:
         out.append(f'<text x="{PAD_L}" y="16" font-size="13" font-weight="600" fill="#1d232a">{escape(title)}</text>')
-    pw, ph = width - PAD_L - PAD_R, height - PAD_T - PAD_B
-    out.append(f'<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" fill="none" stroke="#d9dde3"/>')
+    pw, ph = width - PAD_L - PAD_R, height - top - PAD_B
+    out.append(f'<rect x="{PAD_L}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#d9dde3"/>')
     for t in _ticks(y_lo, y_hi):
-        y = PAD_T + ph - (t - y_lo) / ((y_hi - y_lo) or 1) * ph
+        y = top + ph - (t - y_lo) / ((y_hi - y_lo) or 1) * ph
         out.append(f'<line x1="{PAD_L}" x2="{PAD_L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef0f3"/>')
         out.append(f'<text x="{PAD_L - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#5b6570">{_fmt(t)}</text>')
     if x_hi is not None:
         for t in _ticks(x_lo, x_hi):
             x = PAD_L + (t - x_lo) / ((x_hi - x_lo) or 1) * pw
-            out.append(f'<text x="{x:.1f}" y="{PAD_T + ph + 14}" font-size="10" text-anchor="middle" fill="#5b6570">{_fmt(t)}</text>')
+            out.append(f'<text x="{x:.1f}" y="{top + ph + 14}" font-size="10" text-anchor="middle" fill="#5b6570">{_fmt(t)}</text>')
     if x_label:
         out.append(f'<text x="{PAD_L + pw / 2}" y="{height - 4}" font-size="10" text-anchor="middle" fill="#5b6570">{escape(x_label)}</text>')
     if y_label:
-        out.append(f'<text x="10" y="{PAD_T + ph / 2}" font-size="10" text-anchor="middle" fill="#5b6570" '
-                   f'transform="rotate(-90 10 {PAD_T + ph / 2})">{escape(y_label)}</text>')
+        out.append(f'<text x="10" y="{top + ph / 2}" font-size="10" text-anchor="middle" fill="#5b6570" '
+                   f'transform="rotate(-90 10 {top + ph / 2})">{escape(y_label)}</text>')
     return out
+
+
+LEGEND_ROW = 14  # px per legend row, under the title
+
+
+def _legend_rows(items: list[tuple[str, str]], width: int) -> list[list[tuple[float, str, str]]]:
+    """Legend entries placed left to right from the plot's left edge, wrapping at the chart's
+    width: [[(x, name, colour), ...], ...] (about 6 px per character at font size 10)."""
+    rows, row, x = [], [], PAD_L
+    for name, color in items:
+        w = 11 + 6 * len(name) + 12
+        if row and x + w > width - PAD_R:
+            rows.append(row)
+            row, x = [], PAD_L
+        row.append((x, name, color))
+        x += w
+    if row:
+        rows.append(row)
+    return rows
 
 
 def line_chart(series: dict[str, Sequence[Sequence[float]]], *, title: str = "", width: int = 480, height: int = 220,
@@ -72,14 +91,17 @@ def line_chart(series: dict[str, Sequence[Sequence[float]]], *, title: str = "",
     y_hi = max(ys) if y_max is None else y_max
     if y_hi == y_lo:
         y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-    pw, ph = width - PAD_L - PAD_R, height - PAD_T - PAD_B
+    legend = [(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(series)]
+    legend += [(f"{name} ({_fmt(value)})", "#5b6570") for name, value in refs.items()]
+    rows = _legend_rows(legend, width)
+    top = PAD_T + LEGEND_ROW * len(rows)  # the legend has rows of its own under the title
+    pw, ph = width - PAD_L - PAD_R, height - top - PAD_B
 
     def xy(x, y):
-        return PAD_L + (x - x_lo) / ((x_hi - x_lo) or 1) * pw, PAD_T + ph - (y - y_lo) / (y_hi - y_lo) * ph
+        return PAD_L + (x - x_lo) / ((x_hi - x_lo) or 1) * pw, top + ph - (y - y_lo) / (y_hi - y_lo) * ph
 
-    out = _frame(width, height, title, x_lo, x_hi, y_lo, y_hi, x_label, y_label)
-    legend = []
-    for i, (name, pts) in enumerate(series.items()):
+    out = _frame(width, height, title, x_lo, x_hi, y_lo, y_hi, x_label, y_label, top=top)
+    for i, pts in enumerate(series.values()):
         color = PALETTE[i % len(PALETTE)]
         coords = [xy(float(x), float(y)) for x, y in pts if y is not None and math.isfinite(float(y))]
         if len(coords) == 1:
@@ -87,17 +109,14 @@ def line_chart(series: dict[str, Sequence[Sequence[float]]], *, title: str = "",
         elif coords:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.8"/>')
-        legend.append((name, color))
-    for name, value in refs.items():
+    for value in refs.values():
         _, y = xy(x_lo, value)
         out.append(f'<line x1="{PAD_L}" x2="{PAD_L + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#5b6570" stroke-dasharray="4 3"/>')
-        legend.append((f"{name} ({_fmt(value)})", "#5b6570"))
-    x = PAD_L + pw
-    for name, color in reversed(legend):
-        label = escape(name)
-        x -= 12 + 6 * len(name)
-        out.append(f'<rect x="{x}" y="7" width="8" height="8" fill="{color}"/>'
-                   f'<text x="{x + 11}" y="15" font-size="10" fill="#1d232a">{label}</text>')
+    for r, row in enumerate(rows):
+        baseline = PAD_T - 4 + LEGEND_ROW * r + 10
+        for x, name, color in row:
+            out.append(f'<rect x="{x}" y="{baseline - 8}" width="8" height="8" fill="{color}"/>'
+                       f'<text x="{x + 11}" y="{baseline}" font-size="10" fill="#1d232a">{escape(name)}</text>')
     out.append("</svg>")
     return mark_safe("".join(out))
 

@@ -76,7 +76,10 @@ def job_detail(request, job_id: int):
     admin_check(request.user, DATA_ONLY)
     job = get_object_or_404(Job, pk=job_id, kind__in=["export", "import"])
     snapshot = ExportSnapshot.objects.filter(job=job).first()
-    return render(request, "exports/job.html", {"job": job, "snapshot": snapshot, "percent": round(job.progress * 100)})
+    context = {"job": job, "snapshot": snapshot, "percent": round(job.progress * 100)}
+    if request.htmx:  # the polled part only; 286 tells htmx to stop polling once the job is over
+        return render(request, "exports/_job_live.html", context, status=286 if job.is_finished else 200)
+    return render(request, "exports/job.html", context)
 
 
 @login_required

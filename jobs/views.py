@@ -39,8 +39,10 @@ def job_detail(request, job_id: int):
     admin_check(request.user)
     job = get_object_or_404(Job.objects.select_related("project", "parent"), pk=job_id)
     template = "jobs/_live.html" if request.htmx else "jobs/detail.html"
+    # A finished job's fragment answers 286, which tells htmx to stop polling.
     return render(request, template, {"job": job, "charts": job_charts(job), "links": job_links(job),
-                                      "children": job.children.all()})
+                                      "children": job.children.all()},
+                  status=286 if request.htmx and job.is_finished else 200)
 
 
 @login_required

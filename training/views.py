@@ -13,7 +13,7 @@ from labelers.selectors import admin_check
 from training.apis import public_location
 from training.models import Backend, ModelKind, ModelVersion
 from training.services.generation import generation_start
-from training.services.generation.start import SELECTION_MODES
+from training.services.generation.start import SELECTION_MODES, selection_count
 from training.services.registry import (
     model_add,
     model_forest,
@@ -119,6 +119,27 @@ def lineage(request):
     return render(request, "training/lineage.html", {"forest": model_forest()})
 
 
+CONFIRM_ABOVE = 100  # prompts: a bigger selection is queued only once the admin confirms its size
+
+
+def _selection(d: dict) -> dict:
+    selection = {"mode": d["mode"], "tag": d["tag"], "prompt_ids": d["prompt_ids"]}
+    if d["n"]:
+        selection["n"] = d["n"]
+    return selection
+
+
+def _coverage(form: GenerateForm) -> dict:
+    """{"count", "k", "answers"} of a valid form's selection, or {"error": sentence}."""
+    d = form.cleaned_data
+    k = d["k"] or d["project"].k
+    try:
+        count = selection_count(project=d["project"], selection=_selection(d))
+    except ValidationError as exc:
+        return {"error": " ".join(exc.messages)}
+    return {"count": count, "k": k, "answers": count * k}
+
+
 @login_required
 def generate(request):
     admin_check(request.user, REGISTRY_ONLY)
@@ -126,23 +147,47 @@ def generate(request):
     job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id.isdigit() else None
     form = GenerateForm(request.POST or None,
                         initial={"project": request.GET.get("project") or (job.project_id if job else None)})
+    confirm = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         project = d["project"]
         models = list(d["models"]) or list(project.sampling_models.order_by("pk"))
-        selection = {"mode": d["mode"], "tag": d["tag"], "prompt_ids": d["prompt_ids"]}
-        if d["n"]:
-            selection["n"] = d["n"]
-        try:
-            job = generation_start(project=project, model_versions=models, k=d["k"], selection=selection,
-                                   params={key: d[key] for key in ("temperature", "top_p", "max_new_tokens",
-                                                                   "demonstrations")}, user=request.user)
-        except ValidationError as exc:
-            _form_error(form, exc)
+        coverage = _coverage(form)
+        if coverage.get("count", 0) > CONFIRM_ABOVE and request.POST.get("confirm") != str(coverage["count"]):
+            confirm = coverage  # asked once more, with the size; the form keeps what was typed
         else:
-            return redirect(reverse("training:generate") + f"?job={job.pk}")
+            try:
+                job = generation_start(project=project, model_versions=models, k=d["k"], selection=_selection(d),
+                                       params={key: d[key] for key in ("temperature", "top_p", "max_new_tokens",
+                                                                       "demonstrations")}, user=request.user)
+            except ValidationError as exc:
+                _form_error(form, exc)
+            else:
+                return redirect(reverse("training:generate") + f"?job={job.pk}")
     recent = Job.objects.filter(kind="generate").select_related("project").order_by("-created_at")[:10]
-    return render(request, "training/generate.html", {"form": form, "job": job, "recent": recent})
+    return render(request, "training/generate.html", {
+        "form": form, "job": job, "recent": recent, "confirm": confirm, "confirm_above": CONFIRM_ABOVE,
+        "coverage": _initial_coverage(form)})
+
+
+def _initial_coverage(form: GenerateForm) -> dict | None:
+    if form.is_bound:
+        return _coverage(form) if form.is_valid() else None
+    project = Project.objects.filter(pk=form.initial.get("project") or 0).first()
+    if project is None:
+        return None
+    probe = GenerateForm({"project": project.pk, "mode": "unused", "temperature": 1.0, "top_p": 0.95,
+                          "max_new_tokens": 256})
+    return _coverage(probe) if probe.is_valid() else None
+
+
+@login_required
+def generate_count(request):
+    """The sentence under the form saying how many prompts the selection covers (htmx)."""
+    admin_check(request.user, REGISTRY_ONLY)
+    form = GenerateForm(request.GET)
+    coverage = _coverage(form) if form.is_valid() else {"error": "Choose a project and a selection."}
+    return render(request, "training/_coverage.html", {"coverage": coverage, "confirm_above": CONFIRM_ABOVE})
 
 
 @login_required

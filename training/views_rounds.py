@@ -62,10 +62,10 @@ def round_list(request):
     admin_check(request.user)
     projects = Project.objects.order_by("name")
     project = None
-    if request.GET.get("project"):
+    if request.GET.get("project", "").isdigit():
         project = get_object_or_404(Project, pk=request.GET["project"])
-    elif projects:
-        project = projects.first()
+    elif len(projects) == 1:
+        project = projects[0]  # with several, the admin picks one: a round never starts on a guess
     rounds = project.rounds.select_related("policy_model", "base_policy").order_by("-number") if project else []
     try:
         default_base = base_policy_default(project) if project else None
@@ -109,6 +109,9 @@ def round_start_view(request, project_id: int):
     project = get_object_or_404(Project, pk=project_id)
     method = request.POST.get("method", PolicyMethod.DPO)
     try:
+        if request.POST.get("project") != str(project.pk):
+            raise ValidationError(f"This form was not for {project.name}: choose the project again and start from "
+                                  "its own form.")
         if method not in PolicyMethod.values:
             raise ValidationError(f"Unknown method {method!r}.")
         base = None
@@ -131,8 +134,9 @@ def round_detail(request, round_id: int):
     context = {"round": rnd, "steps": _steps(rnd), "charts": _charts(rnd), "human": round_human_winrate(rnd),
                "lineage": round_lineage(rnd), "by_model": round_tasks_by_model(rnd),
                "queue_order": rnd.queue_order[:25], "running": rnd.status == "running"}
-    template = "training/rounds/_live.html" if request.htmx else "training/rounds/detail.html"
-    return render(request, template, context)
+    if request.htmx:  # the polled part only; 286 tells htmx to stop polling once the round is over
+        return render(request, "training/rounds/_live.html", context, status=200 if context["running"] else 286)
+    return render(request, "training/rounds/detail.html", context)
 
 
 @login_required

@@ -10,9 +10,12 @@ from annotate.models import Candidate, Project, Prompt, Task, TaskCandidate, Tas
 
 @transaction.atomic
 def project_create(**fields) -> Project:
+    sampling_models = fields.pop("sampling_models", None)
     project = Project(**fields)
     project.full_clean()
     project.save()
+    if sampling_models:
+        project.sampling_models.set(sampling_models)
     return project
 
 
@@ -77,3 +80,16 @@ def task_create(*, project: Project, prompt: Prompt, kind: str = TaskKind.RANKIN
         [TaskCandidate(task=task, candidate=c, position=i) for i, c in enumerate(candidates)]
     )
     return task
+
+
+@transaction.atomic
+def project_update(*, project: Project, **fields) -> Project:
+    """Change a project's settings; the same rules as project_create (Project.clean)."""
+    sampling_models = fields.pop("sampling_models", None)
+    for name, value in fields.items():
+        setattr(project, name, value)
+    project.full_clean()
+    project.save()
+    if sampling_models is not None:
+        project.sampling_models.set(sampling_models)
+    return project

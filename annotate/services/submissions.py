@@ -159,6 +159,9 @@ def demonstration_check(*, task: Task, data: DemonstrationInput) -> dict:
             raise ValidationError("A dialogue must end with an assistant turn.")
         if not any(m["role"] == "user" for m in conv):
             raise ValidationError("A dialogue needs at least one user turn.")
+        prompt = [{"role": m["role"], "content": m["content"]} for m in task.prompt.conversation]
+        if [{"role": m["role"], "content": m["content"]} for m in conv[:len(prompt)]] != prompt:
+            raise ValidationError("A dialogue continues the task's prompt: its first turns are the prompt, unchanged.")
     else:
         raise ValidationError(f"This is a {task.kind} task, not a demonstration task.")
     if data.suggestion_candidate_id is not None and data.suggestion_candidate_id not in task.candidate_ids():

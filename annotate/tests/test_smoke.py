@@ -81,6 +81,11 @@ def test_make_run_startup_headless(embedded_env, tmp_path):
             assert re.search(r"333 prompts", prompts.text), "all seed prompts listed (335 rows, 2 duplicates)"
             assert "SmolLM2-135M-Instruct" in client.get("/admin/training/modelversion/").text
             assert client.get("/api/schema/").status_code == 200
+            # Served as a user gets it: DEBUG off, so a styled page with a way back, no URL list.
+            missing = client.get("/no-such-page/")
+            assert missing.status_code == 404 and "Back to your projects" in missing.text
+            assert "URLconf" not in missing.text and "Traceback" not in missing.text
+            assert client.get("/favicon.ico").status_code == 200
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(timeout=40)

@@ -189,4 +189,4 @@ def test_progress_counts_todays_work(client_in, labeler, project, make_ranking_t
     response = client_in.post(_url(project, assignment.pk, "ranking"),
                               {"tiers": "[[1],[2]]", "time_on_task_ms": "125000"}, **HTMX)
     html = response.content.decode()
-    assert '<span data-testid="done-today">1</span> done today' in html and "2 min" in html
+    assert '<span data-testid="done-today">1</span> done<span class="today"> today</span>' in html and "2 min" in html

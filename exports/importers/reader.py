@@ -87,7 +87,8 @@ def iter_json_objects(path: Path | str) -> Iterator[tuple[int, dict]]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ImportFailure(lineno, f"invalid JSON ({exc.msg} at column {exc.colno}).")
+            # Some of json's messages end in "at" ("Invalid control character at"): one "at" is enough.
+            raise ImportFailure(lineno, f"invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno}).")
         if not isinstance(value, dict):
             raise ImportFailure(lineno, f"expected a JSON object, got {type(value).__name__}.")
         yield lineno, value

@@ -194,8 +194,9 @@ def _write_candidates(*, project, records, options) -> dict:
             "candidates_without_task": left}
 
 
-class BadImportFile(Exception):
-    """The job's error for a refused file: its message names the line and the problem."""
+class BadImportFile(ValidationError):
+    """The job's error for a refused file: its message names the line and the problem (a
+    ValidationError, so the job records the sentence, not the class name)."""
 
 
 def import_job(job: Job, ctx: JobContext) -> dict:
@@ -207,5 +208,7 @@ def import_job(job: Job, ctx: JobContext) -> dict:
         result = import_file(project=job.project, path=p["path"], options=options, progress=ctx.progress)
     except ImportFailure as exc:
         raise BadImportFile(exc.messages[0] + " Nothing was imported.") from None
-    ctx.log("imported: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    summary = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in result.items() if isinstance(v, int))
+    ctx.log("imported: " + summary)
+    ctx.progress(1.0, f"imported: {summary}")  # not the "writing" of the step before
     return result

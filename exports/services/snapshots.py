@@ -96,12 +96,14 @@ def export_job(job: Job, ctx: JobContext) -> dict:
         files["README.md"] = {"sha256": file_sha256(tmp / "README.md"), "bytes": (tmp / "README.md").stat().st_size,
                               "rows": None, "format": "card", "split": None}
         snapshot = _seal(job=job, ctx=ctx, project=project, opts=opts, tmp=tmp, files=files, counts=counts, splits=splits,
-                         model_versions=_model_versions(stats))
+                         model_versions=_model_versions(stats), omitted=stats.omitted)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     ctx.log(f"snapshot v{snapshot.version}: {counts['ranking_rows']} ranking rows, {counts['pairs_all']} pairs, "
             f"{counts['demonstrations']} demonstrations, sha256 {snapshot.sha256[:12]}")
+    if stats.omitted:
+        ctx.log("not written, no rows: " + ", ".join(o["file"] for o in stats.omitted))
     return {"snapshot_id": snapshot.pk, "version": snapshot.version, "sha256": snapshot.sha256,
             "counts": {k: counts[k] for k in ("tasks", "ranking_rows", "pairs_all", "demonstrations")}}
 
@@ -123,7 +125,7 @@ def _fsync_tree(root: Path) -> None:
 
 
 def _seal(*, job, ctx: JobContext, project, opts: ExportOptions, tmp: Path, files: dict, counts: dict,
-          splits: dict, model_versions: list) -> ExportSnapshot:
+          splits: dict, model_versions: list, omitted: list) -> ExportSnapshot:
     digest = content_hash(files)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()  # one version number at a time
@@ -134,7 +136,7 @@ def _seal(*, job, ctx: JobContext, project, opts: ExportOptions, tmp: Path, file
             "project": {"id": project.pk, "name": project.name},
             "created_at": timezone.now().isoformat(), "code_version": code_version(), "job_id": job.pk,
             "options": opts.to_dict(), "counts": counts, "splits": splits, "files": files,
-            "model_versions": model_versions, "sha256": digest,
+            "model_versions": model_versions, "sha256": digest, "omitted": omitted,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         if final.exists():  # left by a crash between rename and commit: not a sealed snapshot

@@ -1,7 +1,7 @@
 """Writing a snapshot's files: every chosen format, split by prompt, streamed chunk by chunk.
 
 `snapshot_write(project=..., opts=..., dest=...)` fills `dest` with one file per format and
-split plus the dataset card, and returns the file table and the statistics the manifest and
+split that has rows (an empty split gets no file: `stats.omitted` lists it) plus the dataset card, and returns the file table and the statistics the manifest and
 the card report. Splits come from the prompt's identity (annotate.models.split_bucket), so a
 prompt lands in the same split in every format and every snapshot with the same test ratio.
 """
@@ -49,6 +49,7 @@ class Stats:
         self.sources = Counter()
         self.model_versions = Counter()
         self.agreements: list[float] = []
+        self.omitted: list[dict] = []  # split files not written because they had no rows
 
     def add_bundle(self, bundle) -> None:
         # Plain loops and dict.get: this runs once per task, a million times in a big export.
@@ -167,7 +168,14 @@ def snapshot_write(*, project: Project, opts: ExportOptions, dest: Path,
         except Exception as exc:  # close the others too, then report the first failure
             first_error = first_error or exc
             continue
-        files[sink.path.relative_to(dest).as_posix()] = dict(info, format=name, split=split)
+        relative = sink.path.relative_to(dest).as_posix()
+        if not info["rows"]:
+            # datasets.load_dataset refuses an empty split file ("corresponds to no data"): a
+            # split without rows gets no file, and the manifest says which were left out.
+            sink.path.unlink(missing_ok=True)
+            stats.omitted.append({"file": relative, "format": name, "split": split, "reason": "no rows"})
+            continue
+        files[relative] = dict(info, format=name, split=split)
     if first_error is not None:
         raise first_error
     return files, stats

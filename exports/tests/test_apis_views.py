@@ -98,10 +98,10 @@ def test_admin_pages(client, admin_user, labeler, project, labelled):
     assert response.status_code == 302
     job = Job.objects.get(kind="export")
     running = client.get(response["Location"])
-    assert b'http-equiv="refresh"' in running.content and b"Queued" in running.content
+    assert b'hx-trigger="every 2s"' in running.content and b"Queued" in running.content
     job_run(job_id=job.pk)
     done = client.get(response["Location"])
-    assert b'http-equiv="refresh"' not in done.content and b"is ready" in done.content
+    assert b'hx-trigger="every 2s"' not in done.content and b"is ready" in done.content
     snapshot = ExportSnapshot.objects.get()
     detail = client.get(f"/exports/{snapshot.pk}/")
     assert b"Dataset card" in detail.content and b"preference/train.jsonl" in detail.content

@@ -28,8 +28,8 @@ def test_import_then_export_in_a_browser(live_server, page, client, admin_user, 
     upload = tmp_path / "prefs.jsonl"
     upload.write_text("\n".join(json.dumps({"prompt": f"Question {i}?", "chosen": f"Good answer {i}",
                                             "rejected": f"Bad answer {i}"}) for i in range(8)) + "\n")
-    page.get_by_label("File:", exact=True).set_input_files(str(upload))
-    page.get_by_label("Kind:", exact=True).select_option("preferences")
+    page.get_by_label("File", exact=True).set_input_files(str(upload))
+    page.get_by_label("Kind", exact=True).select_option("preferences")
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_role("heading", name="Import #")).to_be_visible()
     expect(page.locator("[data-status]")).to_have_text("Queued")
@@ -39,7 +39,7 @@ def test_import_then_export_in_a_browser(live_server, page, client, admin_user, 
 
     page.get_by_role("link", name="Back to the project's datasets").click()
     page.get_by_label("ranked_groups: one row per ranking").uncheck()
-    page.get_by_label("Test ratio:", exact=True).fill("0")
+    page.get_by_label("Test ratio", exact=True).fill("0")
     page.get_by_role("button", name="Export").click()
     job_run(job_id=Job.objects.get(kind="export").pk)
     page.get_by_role("link", name="v1").click()

@@ -244,10 +244,10 @@ def test_verify_finds_a_changed_or_missing_file(project, labelled):
     data = bytearray(train.read_bytes())
     data[10] = ord("X") if data[10] != ord("X") else ord("Y")
     train.write_bytes(bytes(data))
-    (Path(snap.path) / "kto" / "test.jsonl").unlink()
+    (Path(snap.path) / "kto" / "train.jsonl").unlink()  # test_ratio=0: no test files are written
     (Path(snap.path) / "notes.txt").write_text("hello")
     assert snapshot_verify(snapshot=snap) == [
-        "kto/test.jsonl is missing", "preference/train.jsonl has changed since the export (SHA-256 differs)",
+        "kto/train.jsonl is missing", "preference/train.jsonl has changed since the export (SHA-256 differs)",
         "notes.txt is not part of the snapshot"]
 
 

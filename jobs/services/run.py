@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, TextField, Value, When
 from django.db.models.functions import Concat, Right
@@ -167,7 +168,10 @@ def _outcome(job: Job, ctx: JobContext, handler: Callable) -> dict:
     except Exception as exc:  # the job records every failure; the worker survives it
         if ctx.lost.is_set():
             raise JobClaimLost(str(exc)) from exc
-        status, error, trace = JobStatus.FAILED, f"{type(exc).__name__}: {exc}", tb.format_exc()
+        # A ValidationError is written for the person who asked (e.g. a refused import file):
+        # its sentences, without a class name; anything else is a bug, named by its class.
+        error = " ".join(exc.messages) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
+        status, trace = JobStatus.FAILED, tb.format_exc()
         logger.exception("job %s failed", job.pk)
     update = {"status": status, "finished_at": timezone.now(), "heartbeat_at": timezone.now(),
               "error": error[:5000], "traceback": trace[-20000:]}

@@ -1,15 +1,22 @@
 """Calibration feedback for a labeler: where their rankings differed from the other labelers'
 consensus and from gold, on their own finished tasks. They see only their own answers and the
-consensus, never another labeler's individual answer."""
+consensus, never another labeler's individual answer: a consensus of a single other labeler
+would be that labeler's ranking, so it is shown only when at least MIN_OTHERS labelers make it.
+Answers are numbered as the labeler saw them in the workspace (1..K, their shown order)."""
 from __future__ import annotations
 
 from annotate.models import Demonstration, Project, Ranking, RankingOutcome, ReviewStatus, TaskState
 from core.ranking import pair_counts
 from labelers import agreement
 
+MIN_OTHERS = 2
+HIDDEN = ("Only one other labeler has ranked this task: their consensus would be their own ranking, so it stays "
+          "hidden until more labelers have done the task.")
+
 
 def _letters(order: list[int]) -> dict[int, str]:
-    return {cid: chr(65 + i) for i, cid in enumerate(order)}
+    """{candidate id: its number as this labeler saw it}."""
+    return {cid: str(i + 1) for i, cid in enumerate(order)}
 
 
 def _pairs(diffs: list[dict], letter: dict) -> list[dict]:
@@ -51,13 +58,19 @@ def calibration_for_labeler(*, project: Project, user, limit: int = 50) -> dict:
                       .exclude(pk=ranking.pk).exclude(review_status=ReviewStatus.REJECTED)]
             if not others:
                 continue
+            item["others"] = len(others)
+            if len(others) < MIN_OTHERS:
+                item["consensus_hidden"] = HIDDEN
+                items.append(item)
+                if len(items) >= limit:
+                    break
+                continue
             consensus = agreement.consensus_tiers(others)
             agree, pairs = pair_counts(ranking.tiers, consensus)
             agree_sum, pair_sum = agree_sum + agree, pair_sum + pairs
             item["consensus"] = _tiers_text(consensus, letter)
             item["consensus_diffs"] = _pairs(agreement.pair_differences(ranking.tiers, consensus), letter)
             item["agreement"] = agree / pairs if pairs else None
-            item["others"] = len(others)
         else:
             continue
         items.append(item)
@@ -77,7 +90,7 @@ def calibration_for_labeler(*, project: Project, user, limit: int = 50) -> dict:
 
 
 def _tiers_text(tiers, letter) -> str:
-    """e.g. "B > A = C > D" in the labeler's own letters."""
+    """e.g. "2 > 1 = 3 > 4" in the labeler's own numbering."""
     return " > ".join(" = ".join(sorted(letter.get(c, "?") for c in tier)) for tier in tiers)
 
 

@@ -58,8 +58,9 @@ def _row(kind, sub, username, reason, score, quality) -> dict:
 
 
 def review_detail(*, kind: str, submission) -> dict:
-    """What a reviewer looks at: the prompt, the candidates, this answer and, for rankings,
-    the consensus of the task's other labelers and the gold answer."""
+    """What a reviewer looks at: the prompt, the candidates as this labeler saw them (their shown
+    order, numbered 1..K like the workspace), this answer and, for rankings, the consensus of the
+    task's other labelers and the gold answer."""
     task = submission.task
     texts = {c.pk: c.text for c in task.candidates.all()}
     detail = {"kind": kind, "submission": submission, "task": task,
@@ -74,7 +75,7 @@ def review_detail(*, kind: str, submission) -> dict:
         golds = {c: i + 1 for i, tier in enumerate(gold or []) for c in tier}
         order = submission.shown_order or list(texts)
         detail["candidates"] = [
-            {"letter": chr(65 + i), "id": cid, "text": texts.get(cid, ""), "rank": mine.get(cid),
+            {"number": i + 1, "id": cid, "text": texts.get(cid, ""), "rank": mine.get(cid),
              "consensus_rank": theirs.get(cid), "gold_rank": golds.get(cid),
              "rating": (submission.ratings or {}).get(str(cid)), "flags": (submission.flags or {}).get(str(cid), [])}
             for i, cid in enumerate(order)]

@@ -82,7 +82,8 @@ def test_pages_start_a_round_and_show_its_dashboard(client, admin_user, project,
     page = client.get(f"/rounds/?project={project.pk}")
     assert page.status_code == 200 and b"Start next round" in page.content
     response = client.post(f"/rounds/projects/{project.pk}/start/", {
-        "method": "dpo", "base_policy": base.pk, "queue_mode": "rm_gap", "n_prompts": "7", "cpu_friendly": "1",
+        "project": project.pk, "method": "dpo", "base_policy": base.pk, "queue_mode": "rm_gap", "n_prompts": "7",
+        "cpu_friendly": "1",
         "params": json.dumps({"policy_config": {"beta": 0.2}})})
     rnd = Round.objects.get()
     assert response.status_code == 302 and response.url == f"/rounds/{rnd.pk}/"

@@ -115,9 +115,21 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   localStorage.removeItem(`ranklab:draft:${form.dataset.assignment}`);
 });
 
-export function showError(form, message) {
+export function showError(form, message, { sticky = false } = {}) {
   const box = form?.querySelector("[data-error]");
-  if (box) box.textContent = message;
+  if (!box) return;
+  box.textContent = message;
+  box.toggleAttribute("data-sticky", sticky && Boolean(message));
+}
+
+// A message about what the labeler did last goes away as soon as they do something else;
+// one about the task itself (data-sticky: it was already submitted) stays.
+for (const type of ["input", "change", "ranklab:changed"]) {
+  document.addEventListener(type, (event) => {
+    const form = event.target.closest?.("form[data-task-form]");
+    const box = form?.querySelector("[data-error]");
+    if (box?.textContent && !box.hasAttribute("data-sticky") && form.dataset.mounted) box.textContent = "";
+  });
 }
 
 // --- submitting ---------------------------------------------------------------------------
@@ -139,8 +151,21 @@ document.addEventListener("htmx:confirm", (event) => {
 
 document.addEventListener("htmx:responseError", (event) => {
   const form = event.detail.elt.closest("form");
-  const text = event.detail.xhr.responseText || `The server refused this (${event.detail.xhr.status}).`;
-  showError(form, text.length > 500 ? `The server refused this (${event.detail.xhr.status}).` : text);
+  const { status, responseText } = event.detail.xhr;
+  const text = responseText && responseText.length <= 500 && !responseText.trimStart().startsWith("<")
+    ? responseText : `The server refused this (${status}); try again, or reload the page.`;
+  if (status === 409) {
+    // Answered already (another tab): this page's answer is not needed any more.
+    localStorage.removeItem(`ranklab:draft:${form.dataset.assignment}`);
+    showError(form, text, { sticky: true });
+    const next = document.createElement("a");
+    next.className = "button primary next-task";
+    next.href = window.location.pathname;
+    next.textContent = "Go to the next task";
+    form.querySelector("[data-error]").append(" ", next);
+    return;
+  }
+  showError(form, text);
 });
 
 document.addEventListener("htmx:sendError", (event) => {

@@ -8,7 +8,11 @@
 //
 // "Insert model suggestion" copies a suggestion into the editor (cycling through them); the
 // server records which one and computes how much it was edited. For later dialogue turns a
-// suggestion is a "suggest" job: POST data-suggest-url, then poll /api/jobs/<id>/.
+// suggestion is a "suggest" job: POST data-suggest-url, then poll /api/jobs/<id>/. Inserting
+// over text the labeler wrote or edited asks first: their work is never replaced silently.
+import { apiErrorText } from "./errors.js";
+
+const REPLACE_QUESTION = "Replace what you wrote with the model suggestion? Your text in this box will be lost.";
 
 function suggestionsOf(root) {
   return Array.from(root.querySelectorAll("template[data-suggestion]")).map((t) => ({
@@ -44,12 +48,15 @@ export function mountDemonstration(root) {
     answer.hidden = name === "preview";
   }
 
+  let inserted = null; // the text last inserted, to tell the labeler's own edits from it
+
   function insert() {
     if (!suggestions.length) return;
-    if (answer.value.trim() && chosen.value === "" && !window.confirm("Replace what you wrote with the model suggestion?")) return;
+    if (answer.value.trim() && answer.value !== inserted && !window.confirm(REPLACE_QUESTION)) return;
     const s = suggestions[next % suggestions.length];
     next += 1;
     answer.value = s.text;
+    inserted = s.text;
     chosen.value = String(s.id);
     status.textContent = `Suggestion ${((next - 1) % suggestions.length) + 1} of ${suggestions.length} inserted: edit it into the ideal answer.`;
     showTab("write");
@@ -62,7 +69,7 @@ export function mountDemonstration(root) {
     if (tab) showTab(tab.dataset.tab);
     if (event.target.closest("[data-insert-suggestion]")) insert();
   });
-  answer.addEventListener("input", count);
+  answer.addEventListener("input", () => { count(); status.textContent = ""; });
   root.onKey = (event) => {
     if (event.key === "i") { insert(); return true; }
     if (event.key === "p") {
@@ -131,10 +138,17 @@ export function mountDialogue(root) {
     const ta = li.querySelector("textarea");
     const status = li.querySelector("[data-suggest-status]");
     const button = li.querySelector("[data-suggest]");
+    if (ta.value.trim() && ta.value !== li.inserted && !window.confirm(REPLACE_QUESTION)) return;
+    const empty = conversation(index).findIndex((m) => !m.content.trim());
+    if (empty >= 0) {
+      status.textContent = `Write turn ${empty + 1} first: the model answers the conversation so far.`;
+      return;
+    }
     if (promptUnchanged(index) && candidates.length) {
       const c = candidates[nextCandidate % candidates.length];
       nextCandidate += 1;
       ta.value = c.text;
+      li.inserted = c.text;
       li.dataset.suggestion = JSON.stringify({ turn: index, candidate_id: c.id });
       status.textContent = `Suggestion ${((nextCandidate - 1) % candidates.length) + 1} of ${candidates.length} inserted.`;
       ta.focus();
@@ -154,15 +168,17 @@ export function mountDialogue(root) {
         status.textContent = body.detail || "Model suggestions are unavailable.";
         return;
       }
-      if (!response.ok) throw new Error(body.detail || JSON.stringify(body));
+      if (!response.ok) throw new Error(apiErrorText(body, response.status));
       const job = await poll(body.job_id, status);
       ta.value = job.result.text;
+      li.inserted = job.result.text;
       li.dataset.suggestion = JSON.stringify({ turn: index, job_id: body.job_id });
       status.textContent = "Suggestion inserted.";
       button.disabled = false;
       ta.focus();
     } catch (error) {
-      status.textContent = `No suggestion: ${error.message}`;
+      const reason = error instanceof TypeError ? "the server could not be reached; try again." : error.message;
+      status.textContent = `No suggestion: ${reason}`;
       button.disabled = false;
     }
   }
@@ -171,9 +187,11 @@ export function mountDialogue(root) {
     for (let i = 0; i < 120; i += 1) {
       await new Promise((resolve) => { setTimeout(resolve, 1000); });
       const response = await fetch(`/api/jobs/${jobId}/`, { credentials: "same-origin" });
-      const job = await response.json();
+      const job = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(apiErrorText(job, response.status));
       if (job.status === "succeeded") return job;
-      if (["failed", "cancelled"].includes(job.status)) throw new Error(job.error || job.status);
+      if (job.status === "cancelled") throw new Error("the model's job was cancelled.");
+      if (job.status === "failed") throw new Error(job.error ? `the model failed (${job.error})` : "the model failed.");
       status.textContent = `Asking the model… ${Math.round(100 * (job.progress || 0))}%`;
     }
     throw new Error("the model took too long");
@@ -188,7 +206,12 @@ export function mountDialogue(root) {
   });
   root.addEventListener("input", (event) => {
     // An edited turn keeps its suggestion record: the edit distance is measured on submit.
-    if (event.target.matches("[data-turn-text]")) event.target.closest("li").dataset.edited = "1";
+    if (event.target.matches("[data-turn-text]")) {
+      const li = event.target.closest("li");
+      li.dataset.edited = "1";
+      const status = li.querySelector("[data-suggest-status]");
+      if (status && !li.querySelector("[data-suggest]")?.disabled) status.textContent = ""; // stale news
+    }
   });
 
   root.onKey = (event) => {
@@ -220,6 +243,7 @@ export function mountDialogue(root) {
     if (!Array.isArray(saved) || saved.length < promptTurns) return;
     turns().slice(promptTurns).forEach((li) => li.remove());
     saved.forEach((message, i) => {
+      if (i < promptTurns) return; // the prompt is the task's, not the draft's
       let li = turns()[i];
       if (!li) {
         li = addTurn(false);

@@ -88,6 +88,13 @@ export function mountRanking(root) {
     }
     field.value = JSON.stringify(tiers);
     root.dispatchEvent(new CustomEvent("ranklab:changed", { bubbles: true })); // saves the draft
+    const summary = root.querySelector("[data-rank-summary]");
+    if (summary) {
+      const left = positions.length - tiers.reduce((n, t) => n + t.length, 0);
+      summary.textContent = tiers.length
+        ? `${tiers.map((t) => t.join(" = ")).join(" › ")}${left ? ` · ${left} left` : " · all ranked"}`
+        : "Nothing ranked yet";
+    }
     const said = tiers.map((t) => t.join(" tied with ")).join(", then ");
     root.querySelector("[data-announce]").textContent = said ? `Ranking: ${said}.` : "Nothing ranked yet.";
     root.classList.toggle("outcome-other", outcome() !== "ranked");

@@ -17,6 +17,8 @@ from annotate.services.projects import project_create, prompt_create, task_creat
 from labelers.services import membership_set, user_create
 
 DEMO_PROJECT = "Demo: assistant answers"
+DEMO_PROMPTS = 12
+RANKING_PRIORITY, DEMONSTRATION_PRIORITY, DIALOGUE_PRIORITY = 1.0, 0.5, 0.0
 ACCOUNTS = [("admin", "admin"), ("reviewer", "reviewer"), ("labeler1", "labeler"), ("labeler2", "labeler")]
 GUIDELINES = """# How to judge answers
 
@@ -90,10 +92,10 @@ class Command(BaseCommand):
                                   on_duplicate="skip")
                     for r in rows
                 ]
-            for prompt in made["self-instruct"][:20]:
-                task_create(project=project, prompt=prompt, kind=TaskKind.DEMONSTRATION)
-            for prompt in made["self-instruct"][20:25]:
-                task_create(project=project, prompt=prompt, kind=TaskKind.DIALOGUE)
+            # Dialogues wait behind the ranking and demonstration tasks that SmolLM2's answers
+            # make (_model): a labeler starts on a ranking, the demo's main task.
+            for prompt in made["self-instruct"][:5]:
+                task_create(project=project, prompt=prompt, kind=TaskKind.DIALOGUE, priority=DIALOGUE_PRIORITY)
         User = get_user_model()
         for username, role in ACCOUNTS:
             membership_set(project=project, user=User.objects.get(username=username), role=role)
@@ -110,7 +112,11 @@ class Command(BaseCommand):
             from training.services.generation import generation_start
         except ImportError:
             return
-        prompts = project.prompts.filter(source="vicuna-bench").order_by("pk")[:12]
+        prompts = project.prompts.filter(source="vicuna-bench").order_by("pk")[:DEMO_PROMPTS]
+        # One ranking task per prompt, first in the queue, and a demonstration task that starts
+        # from one of the model's answers (its suggestion), after the rankings.
         generation_start(project=project, model_versions=[model], k=4, prompts=prompts,
-                         params={"max_new_tokens": 96, "temperature": 0.9, "top_p": 0.95})
-        self.stdout.write("Queued generation of demo ranking tasks with SmolLM2 (the worker runs it; ~2 min).")
+                         params={"max_new_tokens": 96, "temperature": 0.9, "top_p": 0.95, "demonstrations": True,
+                                 "priority": RANKING_PRIORITY, "demonstration_priority": DEMONSTRATION_PRIORITY})
+        self.stdout.write("Queued SmolLM2's answers for the demo's ranking and demonstration tasks "
+                          "(the worker writes them; about 2 min).")

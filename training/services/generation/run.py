@@ -54,9 +54,32 @@ class _Generation:
         self.cfg = SamplingConfig(temperature=p["temperature"], top_p=p["top_p"], max_new_tokens=p["max_new_tokens"],
                                   max_batch_rows=p.get("max_batch_rows", 64))
         self.samplers: dict[int, object] = {}
-        self.on_step = throttle(ctx.check_cancel, 1.0)
+        self.check_cancel = throttle(ctx.check_cancel, 1.0)
         self.stats = {"created_tasks": 0, "created_candidates": 0, "resampled": 0, "short_tasks": 0,
                       "skipped_prompts": [], "new_tokens": 0}
+        # Where the job is, for progress between finished prompts: a local model finishes a
+        # whole batch of prompts at once, so the bar also moves with its decoding steps.
+        self.total, self.finished, self.chunk, self.models_done, self.steps = 0, 0, 0, 0, 0
+        self.started = time.monotonic()
+        self.report = throttle(self._report, PROGRESS_EVERY_S)
+
+    def on_step(self) -> None:
+        self.steps += 1
+        self.check_cancel()
+        self.report()
+
+    def fraction(self) -> float:
+        """Share of the job done: finished prompts, plus the current chunk's decoding so far
+        (its models one after another, each at most max_new_tokens steps)."""
+        in_chunk = (self.models_done + min(1.0, self.steps / max(1, self.cfg.max_new_tokens))) / len(self.models)
+        return min(1.0, (self.finished + in_chunk * self.chunk) / max(1, self.total))
+
+    def _report(self) -> None:
+        done = self.fraction()
+        elapsed = time.monotonic() - self.started
+        eta = f" · about {_duration(elapsed / done * (1 - done))} left" if 0.01 < done < 1 else ""
+        writing = f" · writing {self.chunk} more" if self.chunk else ""
+        self.ctx.progress(done, f"{self.finished}/{self.total} prompts{writing}{eta}")
 
     def sampler(self, model: ModelVersion):
         if model.pk not in self.samplers:
@@ -73,8 +96,10 @@ class _Generation:
         model = self.models[model_index]
         seeds = [[candidate_seed(self.p["seed"], pr.pk, model.pk, s, attempt) for s in slots]
                  for pr, slots in zip(prompts, slots_per_prompt, strict=True)]
-        for i, samples in self.sampler(model).sample([pr.conversation for pr in prompts], seeds, self.cfg,
-                                                     on_step=self.on_step):
+        sampler = self.sampler(model)
+        self.steps = 0
+        for i, samples in sampler.sample([pr.conversation for pr in prompts], seeds, self.cfg,
+                                         on_step=self.on_step):
             self.stats["new_tokens"] += sum(s.new_tokens for s in samples)
             yield prompts[i], list(zip(slots_per_prompt[i], samples, strict=True))
 
@@ -126,8 +151,20 @@ class _Generation:
         if self.p.get("demonstrations") and not Task.objects.filter(
                 prompt=prompt, kind=TaskKind.DEMONSTRATION, generation_job__isnull=False).exists():
             task_create(project=self.project, prompt=prompt, kind=TaskKind.DEMONSTRATION, candidates=candidates[:1],
-                        priority=self.p.get("priority", 0.0), generation_job=self.job)
+                        priority=self.p.get("demonstration_priority", self.p.get("priority", 0.0)),
+                        generation_job=self.job)
             self.stats["created_tasks"] += 1
+
+
+PROGRESS_EVERY_S = 2.0  # how often decoding steps update the job's progress bar
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _bad_slots(got: dict[int, tuple[int, object]]) -> list[int]:
@@ -155,26 +192,30 @@ def generate(job: Job, ctx: JobContext) -> dict:
     total = len(prompts)
     ctx.log(f"{len(todo)} prompts to sample (K={gen.k}, models: {', '.join(m.name for m in gen.models)}); "
             f"{len(done)} already done")
-    finished = len(done)
+    finished = gen.finished = len(done)
+    gen.total = total
     ctx.progress(finished / max(total, 1), f"{finished}/{total} prompts")
-    started = time.monotonic()
+    started = gen.started = time.monotonic()
     try:
         step = int(p.get("chunk_prompts", 16))
         for start in range(0, len(todo), step):
             chunk = todo[start:start + step]
+            gen.chunk = len(chunk)
             got: dict[int, dict[int, tuple[int, object]]] = {pr.pk: {} for pr in chunk}
             for m_index in range(len(gen.models)):
+                gen.models_done = m_index
                 slots = gen.slots(m_index)
                 for prompt, pairs in gen.draw(m_index, chunk, [slots] * len(chunk), attempt=0):
                     for slot, sample in pairs:
                         got[prompt.pk][slot] = (m_index, sample)
                     if len(got[prompt.pk]) == gen.k:
                         gen.finish_prompt(prompt, got.pop(prompt.pk))
-                        finished += 1
+                        finished = gen.finished = finished + 1
+                        gen.chunk -= 1
                         elapsed = time.monotonic() - started
                         ctx.set_metrics({"tokens_per_s": round(gen.stats["new_tokens"] / max(elapsed, 1e-6), 1),
                                          "new_tokens": gen.stats["new_tokens"], "prompts_done": finished})
-                        ctx.progress(finished / max(total, 1), f"{finished}/{total} prompts")
+                        gen._report()
     except JobCancelled:
         ctx.log(f"cancelled after {finished}/{total} prompts; their tasks are kept")
         raise

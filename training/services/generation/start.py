@@ -110,8 +110,9 @@ def generation_start(*, project: Project, model_versions: Iterable[ModelVersion 
 
     prompts: a queryset or ids (kept in order); otherwise `selection` (or params["selection"])
     = {"mode": unused|tag|sample|ids, "tag", "n", "prompt_ids"}; default: unused prompts.
-    params: temperature, top_p, max_new_tokens, seed, demonstrations, priority,
-    max_resample_tries, chunk_prompts, max_batch_rows.
+    params: temperature, top_p, max_new_tokens, seed, demonstrations, priority (of the tasks in the
+    labelers' queue), demonstration_priority (default: priority), max_resample_tries, chunk_prompts,
+    max_batch_rows.
     The selection is frozen into the job, so a resumed job works on the same prompts."""
     params = dict(params or {})
     k = int(k or params.get("k") or project.k)
@@ -140,6 +141,7 @@ def generation_start(*, project: Project, model_versions: Iterable[ModelVersion 
         **sampling, "k": k, "seed": seed, "model_version_ids": [m.pk for m in models], "prompt_ids": ids,
         "selection": {key: selection[key] for key in ("mode", "tag", "n") if key in selection},
         "demonstrations": demonstrations, "priority": float(params.get("priority", 0.0)),
+        "demonstration_priority": float(params.get("demonstration_priority", params.get("priority", 0.0))),
         "max_resample_tries": min(10, max(0, int(params.get("max_resample_tries", 3)))),
         "chunk_prompts": min(256, max(1, int(params.get("chunk_prompts", 16)))),
         "max_batch_rows": min(512, max(1, int(params.get("max_batch_rows", 64)))),
@@ -185,3 +187,10 @@ def suggestion_start(*, user, conversation: list[dict], project: Project | None 
         "conversation": conversation, "project_id": project.pk if project else None,
         "model_version_id": model.pk, "stream": bool(stream), "seed": seed, **sampling,
     })
+
+
+def selection_count(*, project: Project, selection: dict) -> int:
+    """How many prompts a selection covers now (what generation_start would queue); a selection
+    that covers none raises, with the same sentence as generation_start."""
+    return len(prompts_select(project=project, mode=selection.get("mode", "unused"), tag=selection.get("tag", ""),
+                              n=selection.get("n"), prompt_ids=selection.get("prompt_ids")))
