@@ -149,6 +149,7 @@ def test_nginx_accepts_the_proxy_config(nginx, tmp_path):
     assert check.returncode == 0 and "test is successful" in check.stderr, check.stderr
 
 
+@pytest.mark.process
 def test_behind_the_proxy_32_slow_clients_do_not_delay_a_normal_request(nginx, tmp_path):
     """The web container's server (config/server.py's own settings) behind nginx with the
     compose config: slow heads and slow uploads wait in nginx, and a normal request is answered

@@ -13,6 +13,7 @@ import pytest
 from config.tests.slow_clients import answers, get_seconds, slow_clients
 from conftest import free_port, wait_for
 
+pytestmark = pytest.mark.process
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_CLIENTS = 32
 
