@@ -22,7 +22,7 @@ $(DEV_STAMP): $(STAMP)
 	# llama-cpp-python (a dev extra: the OpenAI-compatible test server) compiles llama.cpp here;
 	# its default -march=native build uses AMX tiles on CPUs that have them, and crashed with a
 	# segfault on the first completion on a machine whose CPU lists AMX: build for AVX2 instead.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev,fast]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -e ".[dev]"
 	touch $(DEV_STAMP)
 
 install: $(STAMP)

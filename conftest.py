@@ -164,6 +164,15 @@ def celery_worker(subprocess_env, tmp_path):
             proc.wait(timeout=10)
 
 
+def free_port() -> int:
+    """A free loopback port, for a test that starts a server."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
     """Poll until predicate() is truthy (for results of other processes); returns its value."""
     import time

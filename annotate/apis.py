@@ -14,15 +14,13 @@ serialises. Candidates are listed in this labeler's shown order, without their m
 """
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Assignment, PreferenceStrength, Prompt, RankingOutcome, Task, TaskKind
+from annotate.models import Assignment, TaskKind
 from annotate.selectors import assignment_of_user, candidates_shown, labeler_progress_today, project_for_member
 from annotate.serializers import (
     DemonstrationInputSerializer,
@@ -36,7 +34,7 @@ from annotate.serializers import (
     suggestion_conversation_validate,
 )
 from annotate.services.assignments import assignment_skip, lease_renew, task_next_for_labeler
-from annotate.services.submissions import INT32_MAX, RankingInput, demonstration_submit, ranking_submit
+from annotate.services.submissions import demonstration_submit, ranking_submit
 from annotate.services.suggestions import suggestion_request
 from annotate.services.text import markdown_to_safe_html
 
@@ -64,37 +62,17 @@ class AssignmentOutput(serializers.Serializer):
 
     @extend_schema_field(CandidateOutput(many=True))
     def get_candidates(self, assignment) -> list[dict]:
-        return [CandidateOutput(c).data for c in candidates_shown(assignment=assignment)]
-
-
-_datetime = serializers.DateTimeField()
-
-
-def _conversation(task) -> list:
-    if Task.prompt.is_cached(task):
-        return task.prompt.conversation
-    return next(iter(Prompt.objects.raw("SELECT id, conversation FROM annotate_prompt WHERE id = %s",
-                                        [task.prompt_id]))).conversation
-
-
-def assignment_data(assignment: Assignment) -> dict:
-    """AssignmentOutput's representation, built directly: the serializer (kept for the OpenAPI
-    schema; a test holds the two equal) cost ~1 ms per next-task call on the reference machine."""
-    task, project = assignment.task, assignment.project
-    return {
-        "id": assignment.pk, "project": assignment.project_id, "task": assignment.task_id, "kind": task.kind,
-        "state": assignment.state, "leased_at": _datetime.to_representation(assignment.leased_at),
-        "expires_at": _datetime.to_representation(assignment.expires_at),
-        "conversation": [{"role": m["role"], "content": m["content"]} for m in _conversation(task)],
-        "candidates": [{"id": c.id, "position": c.position, "text": c.text}
-                       for c in candidates_shown(assignment=assignment)],
-        "rating_scale": project.rating_scale, "flags": project.flags,
-    }
+        return CandidateOutput(candidates_shown(assignment=assignment), many=True).data
 
 
 class NextOutput(serializers.Serializer):
     assignment = AssignmentOutput(allow_null=True)
     detail = serializers.CharField()
+
+
+def _next(assignment: Assignment | None) -> dict:
+    """What NextOutput renders: the leased assignment, or none and why."""
+    return {"assignment": assignment, "detail": "Task leased." if assignment is not None else NO_WORK}
 
 
 def _assignment(request, assignment_id: int) -> Assignment:
@@ -108,15 +86,13 @@ class AssignmentNextApi(APIView):
     def post(self, request, project_id: int):
         # The project is read with the membership (a non-member's is "not found", a 404).
         assignment = task_next_for_labeler(user=request.user, project=project_id)
-        if assignment is None:
-            return Response({"assignment": None, "detail": NO_WORK})
-        return Response({"assignment": assignment_data(assignment), "detail": "Task leased."})
+        return Response(NextOutput(_next(assignment)).data)
 
 
 class AssignmentDetailApi(APIView):
     @extend_schema(responses=AssignmentOutput)
     def get(self, request, assignment_id: int):
-        return Response(assignment_data(_assignment(request, assignment_id)))
+        return Response(AssignmentOutput(_assignment(request, assignment_id)).data)
 
 
 class RankingSubmitApi(APIView):
@@ -140,97 +116,12 @@ class RankingSubmitApi(APIView):
         time_on_task_ms = serializers.IntegerField()
         created_at = serializers.DateTimeField()
 
-    @staticmethod
-    def output(ranking) -> dict:
-        """OutputSerializer's representation, built directly (a test holds the two equal)."""
-        data = {name: getattr(ranking, name) for name in (
-            "id", "outcome", "tiers", "ratings", "flags", "cant_judge_reason", "preference_strength", "rationale",
-            "shown_order", "time_on_task_ms")}
-        return {**data, "assignment": ranking.assignment_id, "task": ranking.task_id,
-                "created_at": _datetime.to_representation(ranking.created_at)}
-
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, assignment_id: int):
         # No read of the assignment here: the service reads it under its row lock, as the
-        # caller's own (anyone else's is "not found": a 404 from config.api).
-        ranking = ranking_submit(user=request.user, assignment_id=assignment_id, data=ranking_input(request.data))
-        return Response(self.output(ranking), status=status.HTTP_201_CREATED)
-
-
-_OUTCOMES = frozenset(RankingOutcome.values)
-_STRENGTHS = frozenset(PreferenceStrength.values)
-_RANKING_KEYS = frozenset(RankingSubmitApi.InputSerializer._declared_fields)
-_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
-
-
-def _text(value, max_length: int | None, blank: bool):
-    """A CharField's value as DRF would validate it, or None when DRF must decide."""
-    if type(value) is not str or _UNSAFE_TEXT.search(value):
-        return None
-    value = value.strip()
-    if (not value and not blank) or (max_length is not None and len(value) > max_length):
-        return None
-    return value
-
-
-def _is_int(value) -> bool:
-    return type(value) is int
-
-
-def _ranking_input_fast(data) -> RankingInput | None:
-    """RankingSubmitApi.InputSerializer's validated data for a well-formed body (what the
-    workspace and most clients send), read without the serializer; None for anything else, which
-    then goes through the serializer and gets its errors. Instantiating the serializer deep-copies
-    its 8 fields: ~0.5 ms, a tenth of a labeler cycle's app CPU (bench/labeler_load.py). A test holds
-    the two equal on generated bodies."""
-    if type(data) is not dict:
-        return None
-    out = {}
-    outcome = data.get("outcome", RankingOutcome.RANKED.value)
-    if type(outcome) is not str or outcome not in _OUTCOMES:
-        return None
-    out["outcome"] = outcome
-    tiers = data.get("tiers", [])
-    if type(tiers) is not list or not all(type(t) is list and all(map(_is_int, t)) for t in tiers):
-        return None
-    out["tiers"] = [list(t) for t in tiers]
-    ratings = data.get("ratings", {})
-    if type(ratings) is not dict or not all(map(_is_int, ratings.values())):
-        return None
-    out["ratings"] = dict(ratings)
-    flags = data.get("flags", {})
-    if type(flags) is not dict:
-        return None
-    out["flags"] = {}
-    for key, values in flags.items():
-        if type(values) is not list:
-            return None
-        texts = [_text(v, None, blank=False) for v in values]
-        if None in texts:
-            return None
-        out["flags"][key] = texts
-    for name, max_length in (("cant_judge_reason", 2000), ("rationale", 10000)):
-        value = _text(data.get(name, ""), max_length, blank=True)
-        if value is None:
-            return None
-        out[name] = value
-    strength = data.get("preference_strength", "")
-    if type(strength) is not str or (strength and strength not in _STRENGTHS):
-        return None
-    out["preference_strength"] = strength
-    time_on_task = data.get("time_on_task_ms", 0)
-    if not _is_int(time_on_task) or not 0 <= time_on_task <= INT32_MAX:
-        return None
-    out["time_on_task_ms"] = time_on_task
-    return RankingInput(**out)
-
-
-def ranking_input(data) -> RankingInput:
-    """The submitted ranking, validated (a 400 with the serializer's errors if invalid)."""
-    fast = _ranking_input_fast(data)
-    if fast is not None:
-        return fast
-    return ranking_input_validate(data)
+        # caller's own (anyone else's is "not found": a 404 from core.api).
+        ranking = ranking_submit(user=request.user, assignment_id=assignment_id, data=ranking_input_validate(request.data))
+        return Response(self.OutputSerializer(ranking).data, status=status.HTTP_201_CREATED)
 
 
 class RankingSubmitAndNextApi(APIView):
@@ -239,17 +130,21 @@ class RankingSubmitAndNextApi(APIView):
     handed out (none left, or this submission paused the labeler), `next.assignment` is null
     and `next.detail` says why."""
 
-    @extend_schema(request=RankingSubmitApi.InputSerializer, responses={201: inline_serializer(
-        "RankingAndNextOutput", {"ranking": RankingSubmitApi.OutputSerializer(), "next": NextOutput()})})
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RankingAndNextOutput"
+
+        ranking = RankingSubmitApi.OutputSerializer()
+        next = NextOutput()
+
+    @extend_schema(request=RankingSubmitApi.InputSerializer, responses={201: OutputSerializer})
     def post(self, request, assignment_id: int):
-        ranking = ranking_submit(user=request.user, assignment_id=assignment_id, data=ranking_input(request.data))
+        ranking = ranking_submit(user=request.user, assignment_id=assignment_id, data=ranking_input_validate(request.data))
         try:
-            following = task_next_for_labeler(user=request.user, project=ranking.assignment.project)
-            upcoming = ({"assignment": None, "detail": NO_WORK} if following is None
-                        else {"assignment": assignment_data(following), "detail": "Task leased."})
+            upcoming = _next(task_next_for_labeler(user=request.user, project=ranking.assignment.project))
         except DjangoPermissionDenied as exc:
             upcoming = {"assignment": None, "detail": str(exc)}
-        return Response({"ranking": RankingSubmitApi.output(ranking), "next": upcoming},
+        return Response(self.OutputSerializer({"ranking": ranking, "next": upcoming}).data,
                         status=status.HTTP_201_CREATED)
 
 
@@ -301,13 +196,18 @@ class LeaseRenewApi(APIView):
     while its tab is visible). 400 with the reason when there is nothing to renew: submitted,
     skipped, or expired and since completed by others."""
 
-    @extend_schema(request=None, responses=inline_serializer(
-        "LeaseRenewOutput", {"assignment": serializers.IntegerField(), "state": serializers.CharField(),
-                             "expires_at": serializers.DateTimeField()}))
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeaseRenewOutput"
+
+        assignment = serializers.IntegerField(source="pk")
+        state = serializers.CharField()
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request, assignment_id: int):
         assignment = lease_renew(user=request.user, assignment_id=assignment_id)
-        return Response({"assignment": assignment.pk, "state": assignment.state,
-                         "expires_at": _datetime.to_representation(assignment.expires_at)})
+        return Response(self.OutputSerializer(assignment).data)
 
 
 class SuggestionApi(APIView):

@@ -12,19 +12,16 @@ from django.db.models import Count, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from annotate.models import Assignment, Demonstration, Project, Ranking
-from config.rows import row_objects, sql_rows
+from annotate.models import Assignment, Demonstration, Project, Ranking, TaskCandidate
 
 
 def project_for_member(*, user, project_id: int) -> Project:
     """The project if the user is a member; otherwise 404, so non-members cannot even tell
     whether it exists."""
-    # Plain SQL: every workspace API call starts here (see config/rows.py for why).
-    found = row_objects(Project, "SELECT p.* FROM annotate_project p JOIN labelers_membership m"
-                        " ON m.project_id = p.id WHERE p.id = %s AND m.user_id = %s", [project_id, user.pk])
-    if not found:
+    project = Project.objects.filter(pk=project_id, memberships__user=user).first()
+    if project is None:
         raise Http404("No such project for you.")
-    return found[0]
+    return project
 
 
 def assignment_of_user(*, user, assignment_id: int) -> Assignment:
@@ -48,9 +45,8 @@ def candidates_shown(*, assignment: Assignment) -> list[ShownCandidate]:
     """The task's candidates in the order this labeler sees them. Candidates added to the
     task after the lease (never expected) are appended, so nothing is hidden. A fresh lease
     carries its candidates' texts (`candidate_texts`, set by task_next_for_labeler)."""
-    texts = getattr(assignment, "candidate_texts", None) or dict(sql_rows(
-        "SELECT c.id, c.text FROM annotate_candidate c JOIN annotate_taskcandidate tc ON tc.candidate_id = c.id"
-        " WHERE tc.task_id = %s", [assignment.task_id]))
+    texts = getattr(assignment, "candidate_texts", None) or dict(
+        TaskCandidate.objects.filter(task_id=assignment.task_id).values_list("candidate_id", "candidate__text"))
     order = [cid for cid in (assignment.shown_order or []) if cid in texts]
     order += sorted(set(texts) - set(order))
     return [ShownCandidate(position=i + 1, id=cid, text=texts[cid]) for i, cid in enumerate(order)]

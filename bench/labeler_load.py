@@ -1,38 +1,46 @@
-"""Labelers under load: next-task + submit over HTTP, against gunicorn on PostgreSQL.
+"""Labelers under load: next-task + submit over HTTP, against the app's server on PostgreSQL.
 
     .venv/bin/python bench/labeler_load.py [--concurrency 1,8,32] [--duration 20] [--warmup 3]
         [--tasks 16000] [--db postgres://postgres@127.0.0.1:5432/rl_q_bench]
-        [--server gunicorn|granian] [--workers 2 --threads 2] [--worker-class gthread|sync]
-        [--server-args '--reuse-port']   # more gunicorn options
+        [--server granian|gunicorn|uvicorn] [--workers 2 --threads 2]
         [--url http://127.0.0.1:8000]   # point it at a server you started yourself
         [--combined]   # one call per cycle: POST /api/assignments/{id}/ranking-and-next/
+    .venv/bin/python bench/labeler_load.py --labelers 1000 --think 20 [--duration 120]
 
-The shape follows the Label Studio harness in ../shared/bench/labelstudio (same data generator
-when it is there: a ~200-character prompt and 4 responses of ~400 characters; overlap 1; one
-user per client; no think time; each level on a fresh project of --tasks tasks, analysed as
-autovacuum would). Per level C, C client threads each loop for --warmup seconds (not timed: fresh
-server processes connect and prepare their statements) and then --duration seconds over
+Two shapes. Without --labelers, the shape of the Label Studio harness in ../shared/bench/labelstudio
+(same data generator when it is there: a ~200-character prompt and 4 responses of ~400 characters;
+overlap 1; one user per client; no think time; each level on a fresh project of --tasks tasks,
+analysed as autovacuum would): per level C, C clients each loop for --warmup seconds (not timed:
+fresh server processes connect and prepare their statements) and then --duration seconds over
 
     POST /api/projects/{id}/assignments/next/      (the workspace's next-task call)
     POST /api/assignments/{id}/ranking/            (a random order of the 4 candidates)
 
-and the bench prints cycles/s, p50/p99 of each call, errors, duplicate assignments (a task
-handed to more than one client, or holding more rankings than its overlap) and lost submissions
+With --labelers N --think S, the realistic level: N labelers, each on its own keep-alive
+connection, arrive spread over the first S seconds and then loop next → think → submit, thinking
+a random 0.5-1.5 x S seconds while they read and rank; calls are timed after --warmup (default:
+1.5 x S, once every labeler has arrived). Every client retries as a browser and its user would:
+a request on a connection the server has closed is sent again on a new one, and a connection
+error or a 5xx answer is retried after a pause (the same answer again: submitting is idempotent),
+so a fault costs time and an error count, never the labeler.
+
+The bench prints cycles/s, p50/p99 of each call, errors, duplicate assignments (a task handed to
+more than one client, or holding more rankings than its overlap) and lost submissions
 (acknowledged with 201 but absent from the database). The floor is the same cycle as bare SQL
 over psycopg at the same concurrency (pick with FOR UPDATE SKIP LOCKED, count the lease, insert
 the assignment; then insert the ranking and close the lease): what the database alone allows
 on this machine. Each level also reports the CPU time spent per cycle by the app server, the
 PostgreSQL backends and the client (from /proc): unlike cycles/s, that cost does not depend on
-how the processes share the cores (it still follows the machine's own speed, which varies); and
-the cycles completed in each second of the level (min, median, max), which show how steady the
-machine was. The last line:
+how the processes share the cores; and the cycles completed in each second (min, median, max),
+which show how steady the machine was. The last line:
 
     labeler_load C=32 cycles_per_s=… p99_ms=… duplicates=0 lost=0 floor_cycles_per_s=…
+    labeler_load_think labelers=1000 cycles_per_s=… p99_ms=… duplicates=0 lost=0
 
 It creates the database named in --db if missing (default rl_q_bench, so nothing is shared with
-other runs), migrates it, and starts gunicorn on a free loopback port with the app's own settings
-(config/gunicorn.py: one worker per core, 2 threads, the balanced gthread worker); it stops what it
-started.
+other runs), migrates it, and starts the server on a free loopback port: by default the app's own
+(`python -m config.server`, config/server.py); `--server gunicorn` (stock gthread) and
+`--server uvicorn` (Django's ASGI handler) are there to compare. It stops what it started.
 """
 from __future__ import annotations
 
@@ -42,7 +50,6 @@ import http.client
 import json
 import os
 import random
-import re
 import socket
 import subprocess
 import sys
@@ -133,14 +140,36 @@ def seed_project(name: str, records: list[dict], users: list) -> int:
 
 
 def make_users(n: int) -> list[tuple]:
-    from labelers.services import user_create
-    from labelers.services.tokens import token_create
+    """n labeler accounts (kept between runs) with fresh API tokens, created in bulk: hashing a
+    password per account would take minutes for 1,000."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import Group
+    from knox.models import AuthToken, get_digest_token
+    from knox.settings import CONSTANTS
 
-    out = []
-    for i in range(n):
-        user = user_create(username=f"bench-labeler-{i}", password="bench-pw-123456")
-        out.append((user, token_create(user=user)[1]))
-    return out
+    from labelers.services.accounts import roles_ensure
+
+    User = get_user_model()
+    names = [f"bench-labeler-{i}" for i in range(n)]
+    have = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+    missing = [name for name in names if name not in have]
+    if missing:
+        roles_ensure()
+        password = make_password("bench-pw-123456")
+        created = User.objects.bulk_create([User(username=name, password=password) for name in missing])
+        group = Group.objects.get(name="labeler")
+        User.groups.through.objects.bulk_create([User.groups.through(user_id=u.pk, group_id=group.pk) for u in created])
+    users = {u.username: u for u in User.objects.filter(username__in=names)}
+    # Tokens are stored as digests, so a run cannot reuse the last run's: it replaces them.
+    AuthToken.objects.filter(user__in=users.values()).delete()
+    rows, tokens = [], {}
+    for user in users.values():
+        digest, token = get_digest_token()
+        rows.append(AuthToken(digest=digest, token_key=token[:CONSTANTS.TOKEN_KEY_LENGTH], user=user, expiry=None))
+        tokens[user.pk] = token
+    AuthToken.objects.bulk_create(rows)
+    return [(users[name], tokens[users[name].pk]) for name in names]
 
 
 # --- server ---------------------------------------------------------------------------------
@@ -151,26 +180,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int, threads: int,
-                 worker_class: str = "", extra: list[str] = ()) -> subprocess.Popen:
+def server_command(kind: str, port: int, workers: int, threads: int) -> list[str]:
+    venv = ROOT / ".venv" / "bin"
+    if kind == "gunicorn":
+        return [str(venv / "gunicorn"), "config.wsgi:application", "--worker-class", "gthread", "--bind",
+                f"127.0.0.1:{port}", "--workers", str(workers or 2), "--threads", str(threads or 2),
+                "--keep-alive", "30", "--log-level", "warning"]
+    if kind == "uvicorn":
+        return [str(venv / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers or 2), "--log-level", "warning", "--no-access-log"]
+    return [sys.executable, "-m", "config.server", "--port", str(port),
+            *(["--workers", str(workers)] if workers else []), *(["--threads", str(threads)] if threads else [])]
+
+
+def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int, threads: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": db_url, "RANKLAB_DATA_DIR": data_dir,
            "DJANGO_SETTINGS_MODULE": "config.settings.local", "DJANGO_DEBUG": "0", "DB_CONN_MAX_AGE": "600",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     env.pop("REDIS_URL", None)
-    if kind == "granian":
-        cmd = [str(ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "config.wsgi:application",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers or 2),
-               "--blocking-threads", str(threads or 4), "--runtime-threads", "1", "--log-level", "warning",
-               "--no-ws"]
-    else:
-        # The app's own gunicorn settings (config/gunicorn.py: the balanced gthread worker), with
-        # the layout and keep-alive given here.
-        cmd = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "-c", "python:config.gunicorn",
-               "--bind", f"127.0.0.1:{port}",
-               *(["--workers", str(workers)] if workers else []), *(["--threads", str(threads)] if threads else []),
-               *(["--worker-class", worker_class] if worker_class else []),
-               "--keep-alive", "30", "--log-level", "warning", *extra]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "server.log", "w"))
+    if kind == "uvicorn":
+        env["DB_CONN_MAX_AGE"] = "0"  # Django under ASGI opens a connection per request thread
+    proc = subprocess.Popen(server_command(kind, port, workers, threads), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=open(Path(data_dir) / "server.log", "w"),
+                            start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -180,8 +212,22 @@ def start_server(kind: str, db_url: str, data_dir: str, port: int, workers: int,
                 return proc
         except OSError:
             time.sleep(0.3)
-    proc.terminate()
+    stop_server(proc)
     raise SystemExit(f"{kind} did not answer on port {port}; see {data_dir}/server.log")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (master and workers), then SIGKILL if it lingers."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 # --- CPU accounting: contention-independent cost per cycle ----------------------------------
@@ -234,18 +280,25 @@ def cpu_delta(before: dict, after: dict) -> dict:
 class Client:
     """One labeler's keep-alive HTTP/1.1 connection, spoken over a plain socket: the requests are
     formatted directly and a response is read by its Content-Length (or chunks). The clients share
-    the 2 cores with the server, and http.client, which parses every response's headers with the
-    email package, cost ~0.25 ms of CPU per cycle more (the server's own cost is unchanged)."""
+    the cores with the server, and http.client, which parses every response's headers with the
+    email package, costs measurably more CPU per cycle.
 
-    def __init__(self, host: str, port: int, token: str):
+    Like a browser, a request that meets a kept-alive connection the server has closed is sent
+    again on a new connection at once; like its user, any other connection error is retried on a
+    new connection after a growing pause (0.1 s to 2 s), for up to `retry_for` seconds."""
+
+    def __init__(self, host: str, port: int, token: str, timeout: float = 30.0, retry_for: float = 300.0):
         self.addr = (host, port)
         self.head = (f"Host: {host}:{port}\r\nAuthorization: Token {token}\r\n"
                      "Content-Type: application/json\r\nAccept: application/json\r\n").encode()
+        self.timeout, self.retry_for = timeout, retry_for
         self.sock = None
         self.buf = b""
+        self.connection_errors = 0  # retried connection errors (a reused connection found closed not counted)
+        self.last_error = ""
 
     def _connect(self):
-        self.sock = socket.create_connection(self.addr, timeout=60)
+        self.sock = socket.create_connection(self.addr, timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
@@ -268,8 +321,6 @@ class Client:
         return line
 
     def _exchange(self, request: bytes) -> tuple[int, bytes]:
-        if self.sock is None:
-            self._connect()
         self.sock.sendall(request)
         status = int(self._line().split(b" ", 2)[1])
         headers = {}
@@ -298,25 +349,62 @@ class Client:
         self.sock = None
 
     def post(self, path: str, body: dict | None = None) -> tuple[int, dict]:
-        data = json.dumps(body or {}).encode()
-        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (path.encode(), self.head, len(data), data)
-        for attempt in range(2):
+        return self.request("POST", path, body or {})
+
+    def get(self, path: str) -> tuple[int, dict]:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        """(status, JSON body) of `method` `path`; a body that is not JSON (a proxy's or the
+        server's own error page) comes back as {"detail": its first 200 bytes}."""
+        data = b"" if body is None else json.dumps(body).encode()
+        request = b"%s %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            method.encode(), path.encode(), self.head, len(data), data)
+        deadline = time.monotonic() + self.retry_for
+        pause = 0.1
+        while True:
+            reused = self.sock is not None
             try:
+                if not reused:
+                    self._connect()
                 status, raw = self._exchange(request)
-            except (http.client.HTTPException, ConnectionError):
-                # A request on a connection the server has just closed: reconnect, once.
+            except (OSError, http.client.HTTPException, ValueError, IndexError) as exc:
                 self.close()
-                if attempt:
+                if reused and isinstance(exc, (ConnectionError, http.client.HTTPException)) and not self.buf:
+                    continue  # the server closed an idle kept-alive connection: send it again, as browsers do
+                self.connection_errors += 1
+                self.last_error = repr(exc)
+                if time.monotonic() > deadline:
                     raise
-            else:
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+                continue
+            try:
                 return status, json.loads(raw or b"{}")
-        raise AssertionError("unreachable")
+            except ValueError:
+                return status, {"detail": raw[:200].decode("utf-8", "replace")}
+
+
+def call(client: Client, path: str, body: dict | None, ok: int, errors: list[str], stop: list[float],
+         what: str) -> tuple[int, dict]:
+    """POST until the answer is `ok` or a 4xx: a 5xx is retried after a pause, as a labeler
+    would click again (the request is idempotent). Errors are counted in `errors`."""
+    pause = 0.2
+    while True:
+        status, answer = client.post(path, body)
+        if status == ok or status < 500 or time.perf_counter() > stop[0] + 60:
+            return status, answer
+        errors.append(f"{what} {status} {str(answer)[:200]}")
+        time.sleep(pause)
+        pause = min(2.0, pause * 2)
 
 
 def run_level(url: str, project_id: int, tokens: list[str], duration: float, warmup: float,
-              combined: bool = False) -> dict:
+              combined: bool = False, think: float = 0.0) -> dict:
     """Clients loop for warmup + duration seconds; only calls started after the warm-up are
-    timed and counted (every acknowledged submission is checked for duplicates and losses)."""
+    timed and counted (every acknowledged submission is checked for duplicates and losses).
+    With `think`, each labeler arrives at a random moment of the first `think` seconds and waits
+    a random 0.5-1.5 x `think` seconds between its next-task call and its submission."""
     parts = urlsplit(url)
     c = len(tokens)
     lat_next, lat_submit = [], []
@@ -329,6 +417,7 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
     measure_from = [0.0]
     ran_out = []
     counted = []
+    connection_errors = []
     ends: list[float] = []  # when each counted cycle's submission was acknowledged
 
     def labeler(index: int, token: str):
@@ -337,54 +426,67 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
         my_next, my_submit, my_acked, my_tasks, my_errors, my_ends = [], [], [], [], [], []
         my_counted = 0
         barrier.wait()
+        if think and stop_wait(rng.uniform(0, think), stop):
+            return
         assignment = None  # with --combined, the next task comes with the previous submission
-        while time.perf_counter() < stop[0]:
-            t0 = time.perf_counter()
-            timed = t0 >= measure_from[0]
-            if assignment is None:
-                status, body = client.post(f"/api/projects/{project_id}/assignments/next/")
-                t1 = time.perf_counter()
-                if timed:
-                    my_next.append(t1 - t0)
-                if status != 200:
-                    my_errors.append(f"next {status} {str(body)[:200]}")
-                    continue
-                assignment = body.get("assignment")
+        try:
+            while time.perf_counter() < stop[0]:
+                t0 = time.perf_counter()
+                timed = t0 >= measure_from[0]
                 if assignment is None:
-                    ran_out.append(index)
-                    break  # no work left
-            my_tasks.append(assignment["task"])
-            ids = [cand["id"] for cand in assignment["candidates"]]
-            rng.shuffle(ids)
-            t2 = time.perf_counter()
-            timed = t2 >= measure_from[0] if combined else timed
-            path = "ranking-and-next" if combined else "ranking"
-            status, body = client.post(f"/api/assignments/{assignment['id']}/{path}/",
-                                       {"tiers": [[i] for i in ids], "time_on_task_ms": 1000})
-            if timed:
-                my_submit.append(time.perf_counter() - t2)
-            if status == 201:
-                my_acked.append(body["ranking"]["id"] if combined else body["id"])
-                my_counted += timed
+                    status, body = call(client, f"/api/projects/{project_id}/assignments/next/", None, 200,
+                                        my_errors, stop, "next")
+                    t1 = time.perf_counter()
+                    if timed:
+                        my_next.append(t1 - t0)
+                    if status != 200:
+                        my_errors.append(f"next {status} {str(body)[:200]}")
+                        continue
+                    assignment = body.get("assignment")
+                    if assignment is None:
+                        ran_out.append(index)
+                        break  # no work left
+                my_tasks.append(assignment["task"])
+                ids = [cand["id"] for cand in assignment["candidates"]]
+                rng.shuffle(ids)
+                if think and stop_wait(rng.uniform(0.5 * think, 1.5 * think), stop):
+                    break
+                t2 = time.perf_counter()
+                timed = t2 >= measure_from[0] if combined or think else timed
+                path = "ranking-and-next" if combined else "ranking"
+                status, body = call(client, f"/api/assignments/{assignment['id']}/{path}/",
+                                    {"tiers": [[i] for i in ids], "time_on_task_ms": 1000}, 201, my_errors, stop,
+                                    "submit")
                 if timed:
-                    my_ends.append(time.perf_counter())
-            else:
-                my_errors.append(f"submit {status} {str(body)[:200]}")
-            assignment = body["next"]["assignment"] if combined and status == 201 else None
-            if combined and status == 201 and assignment is None:
-                ran_out.append(index)
-                break
-        with lock:
-            lat_next.extend(my_next)
-            lat_submit.extend(my_submit)
-            acked.extend(my_acked)
-            counted.append(my_counted)
-            ends.extend(my_ends)
-            errors.extend(my_errors)
-            for task in my_tasks:
-                handed[task].add(index)
+                    my_submit.append(time.perf_counter() - t2)
+                if status == 201:
+                    my_acked.append(body["ranking"]["id"] if combined else body["id"])
+                    my_counted += timed
+                    if timed:
+                        my_ends.append(time.perf_counter())
+                else:
+                    my_errors.append(f"submit {status} {str(body)[:200]}")
+                assignment = body["next"]["assignment"] if combined and status == 201 else None
+                if combined and status == 201 and assignment is None:
+                    ran_out.append(index)
+                    break
+        except Exception as exc:  # noqa: BLE001 - a client that gives up is reported, not fatal to the run
+            my_errors.append(f"client gave up: {exc!r}")
+        finally:
+            client.close()
+            with lock:
+                lat_next.extend(my_next)
+                lat_submit.extend(my_submit)
+                acked.extend(my_acked)
+                counted.append(my_counted)
+                ends.extend(my_ends)
+                errors.extend(my_errors)
+                connection_errors.append(client.connection_errors)
+                for task in my_tasks:
+                    handed[task].add(index)
 
-    threads = [threading.Thread(target=labeler, args=(i, t)) for i, t in enumerate(tokens)]
+    threading.stack_size(512 * 1024)  # a thousand labelers: small stacks
+    threads = [threading.Thread(target=labeler, args=(i, t), daemon=True) for i, t in enumerate(tokens)]
     for t in threads:
         t.start()
     measure_from[0] = time.perf_counter() + warmup
@@ -398,9 +500,17 @@ def run_level(url: str, project_id: int, tokens: list[str], duration: float, war
     # Cycles completed in each whole second of the timed part: how steady the machine was.
     per_second = Counter(int(t - measure_from[0]) for t in ends)
     per_second = [per_second.get(i, 0) for i in range(int(duration))]
-    return {"elapsed": elapsed, "next": lat_next, "submit": lat_submit, "acked": acked, "errors": errors,
-            "counted": sum(counted), "per_second": per_second,
-            "handed": handed}
+    return {"elapsed": min(elapsed, duration) if think else elapsed, "next": lat_next, "submit": lat_submit,
+            "acked": acked, "errors": errors, "counted": sum(counted), "per_second": per_second,
+            "handed": handed, "connection_errors": sum(connection_errors)}
+
+
+def stop_wait(seconds: float, stop: list[float]) -> bool:
+    """Sleep `seconds`, or until the run's end; True if the run ended first."""
+    end = min(time.perf_counter() + seconds, stop[0])
+    while (left := end - time.perf_counter()) > 0:
+        time.sleep(min(left, 1.0))
+    return time.perf_counter() >= stop[0]
 
 
 def check_database(project_id: int, acked: list[int], handed: dict) -> tuple[int, int, int]:
@@ -497,27 +607,37 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument("--labelers", type=int, default=0,
+                    help="the realistic level: this many labelers with --think seconds between answers "
+                         "(instead of --concurrency)")
+    ap.add_argument("--think", type=float, default=20.0, help="with --labelers: mean think time, seconds")
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--tasks", type=int, default=16000)
-    ap.add_argument("--warmup", type=float, default=3.0,
-                    help="seconds of calls before timing starts (fresh server processes, connections)")
+    ap.add_argument("--warmup", type=float, default=None,
+                    help="seconds of calls before timing starts (default 3; with --labelers, 1.5 x --think)")
     ap.add_argument("--db", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rl_q_bench"))
     ap.add_argument("--data-dir", default="/tmp/rl-q-bench")
-    ap.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
-    ap.add_argument("--worker-class", default="",
-                    help="gunicorn's worker class instead of config/gunicorn.py's balanced gthread worker: gthread, sync")
-    ap.add_argument("--server-args", default="", help="more gunicorn options, e.g. '--reuse-port'")
-    ap.add_argument("--workers", type=int, default=0, help="default: config/gunicorn.py's (one per core)")
-    ap.add_argument("--threads", type=int, default=0, help="default: config/gunicorn.py's (2)")
-    ap.add_argument("--url", default="", help="a running server on the same --db; implies --no-server")
+    ap.add_argument("--server", choices=["granian", "gunicorn", "uvicorn"], default="granian",
+                    help="granian: the app's own (config/server.py); gunicorn (gthread) and uvicorn (ASGI) to compare")
+    ap.add_argument("--workers", type=int, default=0, help="default: the server's own (config/server.py: one per core)")
+    ap.add_argument("--threads", type=int, default=0, help="default: the server's own (config/server.py)")
+    ap.add_argument("--url", default="", help="a running server on the same --db; implies no server of its own")
     ap.add_argument("--no-floor", action="store_true")
     ap.add_argument("--combined", action="store_true",
                     help="one call per cycle: POST …/ranking-and-next/ (submit and lease the next task) instead of "
                          "next + submit; reported as labeler_load_combined")
     ap.add_argument("--seed", type=int, default=1234)
     args = ap.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    think = args.think if args.labelers else 0.0
+    levels = [args.labelers] if args.labelers else [int(c) for c in args.concurrency.split(",")]
+    warmup = args.warmup if args.warmup is not None else (1.5 * think if think else 3.0)
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per labeler
+    if hard < max(levels) + 100:
+        raise SystemExit(f"the open-file limit ({hard}) is below one socket per labeler; raise it (ulimit -n)")
 
     ensure_database(args.db)
     django_setup(args.db, args.data_dir)
@@ -529,47 +649,41 @@ def main() -> None:
     url = args.url
     if not url:
         port = free_port()
-        server = start_server(args.server, args.db, args.data_dir, port, args.workers, args.threads, args.worker_class,
-                              args.server_args.split())
+        server = start_server(args.server, args.db, args.data_dir, port, args.workers, args.threads)
         url = f"http://127.0.0.1:{port}"
-    if args.server == "gunicorn":
-        import importlib.util
-
-        from config import gunicorn as gunicorn_settings
-
-        parser = "python" if re.search(r"--http-parser[ =]python", args.server_args) else (
-            "C" if importlib.util.find_spec("gunicorn_h1c") else "python")
-        layout = (f"gunicorn {args.worker_class or 'balanced gthread'} {args.workers or gunicorn_settings.workers}"
-                  f" workers x {args.threads or gunicorn_settings.threads} threads, {parser} HTTP parser")
-    else:
-        layout = f"granian {args.workers or 2} workers x {args.threads or 4} threads"
-    print(f"# labeler_load: {url}, {layout}, "
-          f"PostgreSQL {urlsplit(args.db).path.lstrip('/')}, {args.tasks} tasks per level, overlap 1, "
-          f"{args.duration:.0f} s per level, {os.cpu_count()} CPUs shared with the clients and the database")
+    layout = " ".join(server_command(args.server, 0, args.workers, args.threads)[1:]) if server else "its own"
+    shape = (f"{args.labelers} labelers thinking {think:g} s (0.5-1.5x) between answers" if think
+             else "no think time")
+    print(f"# labeler_load: {url}, server {args.server} ({layout}), "
+          f"PostgreSQL {urlsplit(args.db).path.lstrip('/')}, {args.tasks} tasks per level, overlap 1, {shape}, "
+          f"{warmup:g} s warm-up + {args.duration:g} s per level, {os.cpu_count()} CPUs shared with the clients "
+          f"and the database; load average {Path('/proc/loadavg').read_text().split()[:3]}")
     results = []
     try:
         for c in levels:
             pid = seed_project(f"load-{run_id}-C{c}", records, [u for u, _ in users[:c]])
             before = cpu_snapshot(server.pid if server else None, args.db)
-            r = run_level(url, pid, [t for _, t in users[:c]], args.duration, args.warmup, args.combined)
+            r = run_level(url, pid, [t for _, t in users[:c]], args.duration, warmup, args.combined, think)
             cpu = cpu_delta(before, cpu_snapshot(server.pid if server else None, args.db))
             dup, lost, stored = check_database(pid, r["acked"], r["handed"])
             floor = None
-            if not args.no_floor:
+            if not args.no_floor and not think:
                 fpid = seed_project(f"floor-{run_id}-C{c}", records, [u for u, _ in users[:c]])
                 f = run_floor(args.db, fpid, [u.pk for u, _ in users[:c]], args.duration)
                 floor = f["cycles"] / f["elapsed"]
-            row = {"C": c, "cycles": r["counted"], "elapsed": r["elapsed"],
+            row = {"C": c, "think": think, "cycles": r["counted"], "elapsed": r["elapsed"],
                    "cycles_per_s": r["counted"] / r["elapsed"],
                    "next_p50": pct(r["next"], .5), "next_p99": pct(r["next"], .99),
                    "submit_p50": pct(r["submit"], .5), "submit_p99": pct(r["submit"], .99),
-                   "errors": len(r["errors"]), "duplicates": dup, "lost": lost, "stored": stored, "floor": floor,
+                   "errors": len(r["errors"]), "connection_errors": r["connection_errors"],
+                   "duplicates": dup, "lost": lost, "stored": stored, "floor": floor,
                    "first_error": r["errors"][0] if r["errors"] else "", "cycles_per_second": r["per_second"],
                    "cpu_ms_per_cycle": {k: round(1000 * v / max(1, len(r["acked"])), 2) for k, v in cpu.items()}}
             results.append(row)
             print(f"C={c:>3}  cycles={row['cycles']:>6}  cycles/s={row['cycles_per_s']:8.1f}  "
                   f"next p50/p99 ms={row['next_p50']:6.1f}/{row['next_p99']:6.1f}  "
                   f"submit p50/p99 ms={row['submit_p50']:6.1f}/{row['submit_p99']:6.1f}  errors={row['errors']}  "
+                  f"connection errors={row['connection_errors']}  "
                   f"duplicates={dup}  lost={lost}  floor cycles/s={floor if floor is None else round(floor, 1)}  "
                   f"CPU ms/cycle app/db/client={row['cpu_ms_per_cycle']['app']}/{row['cpu_ms_per_cycle']['db']}/"
                   f"{row['cpu_ms_per_cycle']['client']}"
@@ -580,14 +694,15 @@ def main() -> None:
                       " (the machine's speed within the level)", flush=True)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
     Path(args.data_dir, "labeler_load.json").write_text(json.dumps(results, indent=2, default=str))
     last = results[-1]
     p99 = max(v for v in (last["next_p99"], last["submit_p99"], 0.0) if v == v)  # NaN: no timed call of that kind
+    print(f"# load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
+    if think:
+        print(f"labeler_load_think labelers={last['C']} cycles_per_s={last['cycles_per_s']:.1f} p99_ms={p99:.1f} "
+              f"duplicates={last['duplicates']} lost={last['lost']}")
+        return
     floor = "n/a" if last["floor"] is None else f"{last['floor']:.1f}"
     name = "labeler_load_combined" if args.combined else "labeler_load"
     print(f"{name} C={last['C']} cycles_per_s={last['cycles_per_s']:.1f} p99_ms={p99:.1f} "

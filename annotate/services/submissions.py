@@ -135,13 +135,12 @@ def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
         if _same(existing, fields):
             return existing
         raise ValidationError("This task was already submitted; a submission cannot be changed.")
-    ranking = Ranking(
+    ranking = Ranking.objects.create(
         task=assignment.task, assignment=assignment, labeler=user, shown_order=assignment.shown_order, **fields
     )
-    # A live lease's task was read under its lock: no need to read it again. The ranking is
-    # inserted with the statement that closes the lease (one round trip on PostgreSQL).
+    # A live lease's task was read under its lock: no need to read it again.
     task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED,
-                             task=assignment.task if live else None, insert=ranking)
+                             task=assignment.task if live else None)
     # Gold score, qualification, consensus when the task completes, pause checks.
     ranking_quality_record(ranking=ranking, task=task)
     return ranking

@@ -160,27 +160,34 @@ def test_workspace_endpoints_are_in_the_openapi_schema():
     assert {"tiers", "ratings", "flags", "outcome"} <= set(schema["components"]["schemas"][ref]["properties"])
 
 
-def test_hand_built_outputs_equal_the_documented_serializers(api, labeler, project, make_ranking_task):
-    """The hot-path APIs build their JSON directly (see assignment_data); the serializers stay
-    as the OpenAPI schema. Both must give the same document, over a fresh lease (which carries
-    its candidates' texts) and a re-read assignment (which reads them from the database)."""
-    from annotate.apis import AssignmentOutput, RankingSubmitApi, assignment_data
-    from annotate.services.assignments import task_next_for_labeler
-
+def test_next_detail_and_submit_render_the_lease_and_the_ranking(api, labeler, project, make_ranking_task):
+    """A fresh lease (which carries its candidates' texts) and the same assignment read again
+    (which reads them from the database) render alike: the conversation as stored, the
+    candidates in this labeler's shown order; the submit answers with the stored ranking."""
     make_ranking_task(k=3, prompt=[{"role": "system", "content": "Be brief."},
                                    {"role": "user", "content": "<b>not html</b> & more"}])
-    fresh = task_next_for_labeler(user=labeler, project=project)
-    reread = Assignment.objects.select_related("task", "task__prompt", "project").get(pk=fresh.pk)
-    assert assignment_data(fresh) == dict(AssignmentOutput(reread).data) == assignment_data(reread)
-    assert assignment_data(fresh)["conversation"][1]["content"] == "<b>not html</b> & more"
-    a, b, c = fresh.shown_order
-    response = api.post(f"/api/assignments/{fresh.pk}/ranking/", {
+    leased = api.post(f"/api/projects/{project.pk}/assignments/next/")
+    assert leased.status_code == 200, leased.content
+    fresh = leased.json()["assignment"]
+    assert leased.json()["detail"] == "Task leased."
+    assignment = Assignment.objects.get(pk=fresh["id"])
+    assert fresh["conversation"] == [{"role": "system", "content": "Be brief."},
+                                     {"role": "user", "content": "<b>not html</b> & more"}]
+    assert [c["id"] for c in fresh["candidates"]] == assignment.shown_order
+    assert [c["position"] for c in fresh["candidates"]] == [1, 2, 3]
+    assert fresh["state"] == "active" and fresh["task"] == assignment.task_id and fresh["kind"] == "ranking"
+    assert api.get(f"/api/assignments/{fresh['id']}/").json() == fresh
+    a, b, c = assignment.shown_order
+    response = api.post(f"/api/assignments/{fresh['id']}/ranking/", {
         "tiers": [[b], [a, c]], "ratings": {str(b): 6}, "flags": {str(c): ["hallucination"]}, "rationale": " why ",
         "time_on_task_ms": 1234}, format="json")
     assert response.status_code == 201, response.content
     ranking = Ranking.objects.get()
-    assert response.json() == dict(RankingSubmitApi.OutputSerializer(ranking).data) == RankingSubmitApi.output(ranking)
-    assert response.json()["rationale"] == "why"
+    body = response.json()
+    assert body["id"] == ranking.pk and body["assignment"] == fresh["id"] and body["task"] == fresh["task"]
+    assert body["tiers"] == [[b], [a, c]] and body["ratings"] == {str(b): 6}
+    assert body["flags"] == {str(c): ["hallucination"]} and body["rationale"] == "why"
+    assert body["time_on_task_ms"] == 1234 and body["shown_order"] == assignment.shown_order
 
 
 def test_token_authentication(labeler, project, make_ranking_task):

@@ -287,18 +287,10 @@ def test_non_members_get_nothing(project, make_user, make_ranking_task):
         task_next_for_labeler(user=stranger, project=project)
 
 
-def test_the_one_statement_lease_writes_every_assignment_column():
-    """PostgreSQL's lease statement lists the assignment's columns itself: a field added to the
-    model must be added there (a database default would not be Django's)."""
-    from annotate.services.assignments import LEASE_COLUMNS
-
-    assert sorted(LEASE_COLUMNS) == sorted(f.column for f in Assignment._meta.concrete_fields if not f.primary_key)
-
-
 @pytest.mark.django_db
 def test_a_lease_returns_what_was_stored(project, labeler, make_ranking_task):
-    """The assignment the lease statement returns (built from what it wrote, not read back) equals
-    the row in the database, and its candidates come in the stored shown order."""
+    """The assignment a lease returns equals the row in the database (its task with the lease
+    counted), and its candidates come in the stored shown order."""
     project.gold_rate = 0
     project.save()
     make_ranking_task(k=4)
@@ -306,7 +298,6 @@ def test_a_lease_returns_what_was_stored(project, labeler, make_ranking_task):
     stored = Assignment.objects.get(pk=leased.pk)
     for field in Assignment._meta.concrete_fields:
         assert getattr(leased, field.attname) == getattr(stored, field.attname), field.name
-    # The task (its lease counted) and the project come with the same statement on PostgreSQL.
     for name, model in (("task", Task), ("project", type(project))):
         for field in model._meta.concrete_fields:
             assert getattr(getattr(leased, name), field.attname) == getattr(getattr(stored, name), field.attname), (
@@ -317,48 +308,3 @@ def test_a_lease_returns_what_was_stored(project, labeler, make_ranking_task):
     from annotate.selectors import candidates_shown
 
     assert [c.id for c in candidates_shown(assignment=leased)] == stored.shown_order
-
-
-@pytest.mark.postgres
-def test_on_postgresql_a_next_task_call_is_one_statement_and_the_rest_take_the_full_path(
-        project, labeler, admin_user, make_ranking_task):
-    """The common call (a real task, nothing held) is one statement, its membership lock and
-    checks in annotate_lease_gate; a live lease, a pause, a gold draw and the qualification gate
-    are left to the transactional path, which answers as on SQLite."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    project.gold_rate = 0
-    project.save()
-    real = {make_ranking_task(k=3).pk for _ in range(4)}
-    _rank_as_shown(labeler, task_next_for_labeler(user=labeler, project=project))  # sweeps once
-    with CaptureQueriesContext(connection) as captured:
-        leased = task_next_for_labeler(user=labeler, project=project.pk)
-    # The test runs inside a transaction, where a savepoint guards the statement (outside one, as
-    # in a request, there is none).
-    queries = [q for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    assert leased.task_id in real and len(queries) == 1 and "annotate_lease_gate" in queries[0]["sql"]
-    with CaptureQueriesContext(connection) as queries:
-        assert task_next_for_labeler(user=labeler, project=project.pk).pk == leased.pk  # the live lease
-    assert len(queries) > 1
-    _rank_as_shown(labeler, leased)
-
-    membership = Membership.objects.get(user=labeler, project=project)
-    membership.is_paused, membership.paused_reason = True, "on hold"
-    membership.save()
-    with pytest.raises(PermissionDenied, match="paused: on hold"):
-        task_next_for_labeler(user=labeler, project=project.pk)
-    membership.is_paused = False
-    membership.save()
-
-    gold = _make_gold(admin_user, make_ranking_task)
-    project.gold_rate = 1.0
-    project.save()
-    assert task_next_for_labeler(user=labeler, project=project.pk).task_id == gold.pk
-    Assignment.objects.filter(labeler=labeler, state=AssignmentState.ACTIVE).update(state=AssignmentState.SKIPPED)
-
-    project.gold_rate = 0
-    project.qualification_required = True
-    project.save()
-    screening = _make_gold(admin_user, make_ranking_task, screening=True)
-    assert task_next_for_labeler(user=labeler, project=project.pk).task_id == screening.pk

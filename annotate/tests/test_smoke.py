@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from config.tests.pid_app import free_port
-from conftest import wait_for
+from conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

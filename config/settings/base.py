@@ -104,8 +104,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 if IS_POSTGRES and env.bool("DB_SERVER_SIDE_BINDING", default=True):
     # Server-side binding lets psycopg prepare a statement once it has run prepare_threshold
-    # times on a connection, so PostgreSQL stops re-parsing and re-planning the labeler hot
-    # path's dozen statements (bench/labeler_load.py: PostgreSQL CPU per cycle, docs/benchmarks.md).
+    # times on a connection, so PostgreSQL plans the labeler hot path's statements once per
+    # connection instead of on every request.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 2})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -148,7 +148,6 @@ REST_FRAMEWORK = {
         "core.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -1,9 +1,11 @@
 """The HTTP client of bench/labeler_load.py (a plain socket, not http.client) against canned
-responses: Content-Length and chunked bodies, and a server that closes the connection."""
+responses: Content-Length and chunked bodies, a server that closes the connection, one that is
+down for a while, and 5xx answers that a labeler retries."""
 import importlib.util
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,9 @@ def bench():
     return module
 
 
-def serve(responses):
+def serve(responses, port=0):
     """A server answering each request it reads with the next of `responses`: (bytes, close)."""
-    listener = socket.create_server(("127.0.0.1", 0))
+    listener = socket.create_server(("127.0.0.1", port))
     requests = []
 
     def run():
@@ -80,3 +82,32 @@ def test_a_connection_the_server_dropped_is_reopened_once(bench):
     client = bench.Client("127.0.0.1", port, "tok")
     assert client.post("/next/") == (200, {})
     assert len(requests) == 2  # the first attempt met a closed connection
+
+
+def test_a_server_down_for_a_while_and_dropping_connections_is_retried_until_it_answers(bench):
+    """Today's fault mix: nothing listening at first (a restarting server), then connections
+    closed before any answer (a killed worker); the client keeps trying, as a labeler would."""
+    port = bench.free_port()
+    client = bench.Client("127.0.0.1", port, "tok", timeout=5, retry_for=30)
+    got = []
+    caller = threading.Thread(target=lambda: got.append(client.post("/next/")))
+    caller.start()
+    time.sleep(0.5)  # refused meanwhile
+    _, requests = serve([(b"", True)] * 3 + [(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", False)], port=port)
+    caller.join(timeout=30)
+    assert got == [(200, {})]
+    assert len(requests) == 4 and client.connection_errors >= 4
+
+
+def test_a_5xx_is_retried_with_the_same_request_and_counted(bench):
+    port, requests = serve([
+        (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: 20\r\n\r\n"
+         b"<h1>Server Error</h1", False),
+        (b"HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"id\": 3}", False),
+    ])
+    client = bench.Client("127.0.0.1", port, "tok")
+    errors = []
+    assert bench.call(client, "/ranking/", {"tiers": [[1]]}, 201, errors, [time.perf_counter() + 60], "submit") == (
+        201, {"id": 3})
+    assert errors == ["submit 500 {'detail': '<h1>Server Error</h1'}"]
+    assert requests[0][1] == requests[1][1] == b'{"tiers": [[1]]}'

@@ -27,7 +27,7 @@ def test_make_run_installs_the_runtime_only(tmp_path):
 
 def test_make_test_adds_the_dev_extras_with_the_llama_build_flags(tmp_path):
     commands = _dry("test", tmp_path)
-    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF' in commands and '-e ".[dev,fast]"' in commands
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF' in commands and '-e ".[dev]"' in commands
     assert "pytest" in commands
 
 

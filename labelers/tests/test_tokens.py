@@ -164,3 +164,17 @@ def test_a_lapsed_token_is_refused_and_deleted(make_user):
     AuthToken.objects.filter(pk=other.pk).update(expiry=timezone.now() - timedelta(seconds=1))
     token_create(user=alice)  # creating a token clears the lapsed ones
     assert not AuthToken.objects.filter(pk=other.pk).exists() and tokens_for_user(user=alice).count() == 1
+
+
+def test_behind_a_proxy_lockouts_count_the_address_the_proxy_saw(make_user, client, settings):
+    settings.NUM_PROXIES = 1
+    make_user("carol")
+    proxy = {"REMOTE_ADDR": "10.9.9.9"}
+    for i in range(12):
+        client.post("/accounts/login/", {"username": f"user{i}", "password": "wrong"},
+                    HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    assert client.post("/accounts/login/", {"username": "carol", "password": PASSWORD},
+                       HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy).status_code == 429
+    # Another client through the same proxy is not locked out by the first one's failures.
+    assert client.post("/accounts/login/", {"username": "carol", "password": PASSWORD},
+                       HTTP_X_FORWARDED_FOR="198.51.100.2", **proxy).status_code == 302

@@ -14,7 +14,7 @@ import pytest
 
 from annotate.models import Candidate, Task, TaskKind
 from annotate.services.projects import prompt_create
-from config.tests.pid_app import free_port
+from conftest import free_port
 from jobs.models import JobStatus
 from jobs.services import job_run
 from training.ml.bundled import gguf_path
