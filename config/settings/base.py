@@ -81,7 +81,7 @@ TEMPLATES = [
 ]
 
 # Forms render through the project's templates (templates/forms/field.html: checkboxes beside their labels).
-FORM_RENDERER = "config.forms.FormRenderer"
+FORM_RENDERER = "core.forms.FormRenderer"
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
