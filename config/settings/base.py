@@ -186,7 +186,10 @@ REST_KNOX = {
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# Failures expire with the cool-off, never on a success: a success would delete every failure
+# matching its username OR its address, so one's own login would wipe the count of guesses made
+# from the same address at someone else's account.
+AXES_RESET_ON_SUCCESS = False
 AXES_CLIENT_IP_CALLABLE = "core.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
 AXES_COOLOFF_MESSAGE = "Too many failed login attempts: logging in is locked for this account or address; try again later."

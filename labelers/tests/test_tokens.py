@@ -92,6 +92,38 @@ def test_the_token_endpoint_shares_the_lockout_and_answers_json(make_user, clien
     assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 429
 
 
+DOORS = ["login page", "token endpoint"]
+
+
+@pytest.mark.parametrize("guess_door", DOORS)
+@pytest.mark.parametrize("login_door", DOORS)
+def test_logging_in_to_ones_own_account_does_not_wipe_guesses_at_another(make_user, client, guess_door, login_door):
+    """From one address: 9 wrong passwords for the victim, one good login to the attacker's own
+    account, again. The good logins must not clear the count, so the victim's account locks."""
+    from axes.models import AccessAttempt
+    from django.conf import settings
+    from django.utils import timezone
+
+    make_user("victim"), make_user("mallory")
+
+    def attempt(door, username, password, ip="10.0.0.66"):
+        if door == "login page":
+            return client.post("/accounts/login/", {"username": username, "password": password},
+                               REMOTE_ADDR=ip).status_code
+        return _obtain(username, password, ip=ip).status_code
+
+    assert {attempt(guess_door, "victim", "wrong") for _ in range(9)} <= {200, 400}  # refused, not yet locked
+    assert attempt(login_door, "mallory", PASSWORD) in (200, 302)
+    for _ in range(9):
+        attempt(guess_door, "victim", "wrong")
+    attempt(login_door, "mallory", PASSWORD)
+    for door in DOORS:
+        assert attempt(door, "victim", PASSWORD, ip="10.0.0.77") == 429, door
+    # The failures lapse with the cool-off, not with someone's success.
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME * 1.01)
+    assert attempt(login_door, "victim", PASSWORD, ip="10.0.0.77") in (200, 302)
+
+
 def test_a_token_header_that_is_not_utf8_is_refused_not_a_500():
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION="Token \xff\xfe")
