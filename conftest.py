@@ -83,6 +83,19 @@ def make_ranking_task(project):
     return make
 
 
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Every send of a job's message is refused, as a broker that is down refuses it."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from jobs.tasks import run_job
+
+    def refuse(*args, **kwargs):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(run_job, "apply_async", refuse)
+
+
 @pytest.fixture(scope="session")
 def bundled_tokenizer_dir():
     """SmolLM2's tokenizer, read from the GGUF once and cached as a plain tokenizer directory."""

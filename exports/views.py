@@ -1,6 +1,7 @@
 """Admin pages for exports and imports: a project's snapshots with the forms to make one or
 to import a file, a snapshot's page with its card and files, and a job page that refreshes
 itself while the job runs. Thin: the same services as the API."""
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, StreamingHttpResponse
@@ -14,14 +15,15 @@ from exports.services.download import snapshot_zip_name, snapshot_zip_stream
 from exports.services.imports import import_options_check, import_start, import_upload_save
 from exports.services.snapshots import export_start, snapshot_file
 from jobs.models import Job
+from jobs.services.lifecycle import JobQueueUnavailable
 from labelers.selectors import admin_check
 
 DATA_ONLY = "Only admins may export or import data."
 
 
 def _errors(form, exc: ValidationError):
-    for field, messages in (exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]):
-        for message in messages:
+    for field, texts in (exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]):
+        for message in texts:
             form.add_error(field if field in form.fields else None, message)
 
 
@@ -48,6 +50,8 @@ def export_create(request, project_id: int):
             return redirect("exports:job", job_id=job.pk)
         except ValidationError as exc:
             _errors(form, exc)
+        except JobQueueUnavailable as exc:
+            return _queued_later(request, exc)
     return project_exports(request, project_id, export_form=form)
 
 
@@ -68,7 +72,16 @@ def import_create(request, project_id: int):
             return redirect("exports:job", job_id=job.pk)
         except ValidationError as exc:
             _errors(form, exc)
+        except JobQueueUnavailable as exc:
+            return _queued_later(request, exc)
     return project_exports(request, project_id, import_form=form)
+
+
+def _queued_later(request, exc: JobQueueUnavailable):
+    """The job is saved but the broker refused its message: its page, with the sentence saying
+    that it is sent again by itself."""
+    messages.warning(request, str(exc.detail))
+    return redirect("exports:job", job_id=exc.job_id)
 
 
 @login_required

@@ -11,6 +11,7 @@ from jobs.models import Job, JobStatus
 from jobs.registry import job_kind_choices
 from jobs.selectors import job_charts, job_links
 from jobs.services import job_cancel, job_retry
+from jobs.services.lifecycle import JobQueueUnavailable
 
 
 @login_required
@@ -62,4 +63,6 @@ def job_retry_view(request, job_id: int):
         job_retry(job=job)
     except ValueError as exc:
         messages.error(request, str(exc))
+    except JobQueueUnavailable as exc:  # queued again, and sent by the sweeper once the broker is back
+        messages.warning(request, str(exc.detail))
     return redirect("jobs:detail", job_id=job_id)

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from annotate.models import Project
 from jobs.models import Job
+from jobs.services.lifecycle import JobQueueUnavailable
 from labelers.selectors import admin_check
 from training.apis import public_location
 from training.models import Backend, ModelKind, ModelVersion
@@ -79,6 +80,9 @@ def model_list(request):
                 model = model_add(user=request.user, **d)
             except ValidationError as exc:
                 _form_error(register, exc)
+            except JobQueueUnavailable as exc:  # registered; its conversion job waits for the queue
+                messages.warning(request, f"Registered {d['name']}. {exc.detail}")
+                return redirect("training:model-list")
             else:
                 messages.success(request, f"Registered {model.name}.")
                 return redirect("training:model-list")
@@ -162,6 +166,9 @@ def generate(request):
                                                                        "demonstrations")}, user=request.user)
             except ValidationError as exc:
                 _form_error(form, exc)
+            except JobQueueUnavailable as exc:  # the job is saved: its progress, with the reason it waits
+                messages.warning(request, str(exc.detail))
+                return redirect(reverse("training:generate") + f"?job={exc.job_id}")
             else:
                 return redirect(reverse("training:generate") + f"?job={job.pk}")
     recent = Job.objects.filter(kind="generate").select_related("project").order_by("-created_at")[:10]

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from annotate.models import Project
 from core.charts import bar_chart, histogram, line_chart
 from core.jsonbody import JSONShapeError, json_loads
+from jobs.services.lifecycle import JobQueueUnavailable
 from labelers.selectors import admin_check
 from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
 from training.services.rounds import round_cancel, round_retry, round_start
@@ -126,6 +127,11 @@ def round_start_view(request, project_id: int):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(f"{reverse('rounds:list')}?project={project.pk}")
+    except JobQueueUnavailable as exc:  # the round and its first job are saved; the sweeper sends the job
+        messages.warning(request, str(exc.detail))
+        rnd = Round.objects.filter(current_job_id=exc.job_id).first()
+        return redirect("rounds:detail", round_id=rnd.pk) if rnd else redirect(
+            f"{reverse('rounds:list')}?project={project.pk}")
     return redirect("rounds:detail", round_id=rnd.pk)
 
 
@@ -150,6 +156,8 @@ def round_retry_view(request, round_id: int):
         round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except JobQueueUnavailable as exc:
+        messages.warning(request, str(exc.detail))
     return redirect("rounds:detail", round_id=round_id)
 
 

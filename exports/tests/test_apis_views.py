@@ -126,3 +126,20 @@ def test_labels_are_never_rendered_as_html(client, admin_user, project):
     snapshot, _ = run_export(evil, formats=["preference"])
     page = client.get(f"/exports/{snapshot.pk}/")
     assert b"<script>alert(1)</script>" not in page.content and b"&lt;script&gt;" in page.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_down_the_export_and_import_forms_say_the_job_waits(client, admin_user, project, broker_down):
+    client.force_login(admin_user)
+    exported = client.post(f"/exports/projects/{project.pk}/export/", {
+        "formats": ["preference"], "file_type": "jsonl", "test_ratio": "0.1", "pairs": "all", "margin": "none",
+        "merge": "separate", "min_submissions": "1"}, follow=True)
+    upload = io.BytesIO(b"Why is the sky blue?\n")
+    upload.name = "prompts.txt"
+    imported = client.post(f"/exports/projects/{project.pk}/import/", {"file": upload, "kind": "prompts"}, follow=True)
+    for response, kind in ((exported, "export"), (imported, "import")):
+        job = Job.objects.get(kind=kind)
+        assert job.status == "queued" and job.sent_at is None  # saved, for the sweeper to send
+        assert response.status_code == 200 and response.redirect_chain[-1][0] == f"/exports/jobs/{job.pk}/"
+        assert (f"Job {job.pk} is saved, but the task queue is unreachable (OperationalError): it is sent again "
+                "automatically and starts once the queue is back.") in response.content.decode()

@@ -21,7 +21,14 @@ logger = logging.getLogger(__name__)
 
 
 class JobQueueUnavailable(ServiceUnavailable):
+    """The job is saved but its message did not reach the broker; `job_id` names it, so a page
+    can send its user to the job and say that it starts once the queue is back."""
+
     default_detail = "The task queue is unreachable."
+
+    def __init__(self, detail=None, code=None, *, job_id: int | None = None):
+        super().__init__(detail, code)
+        self.job_id = job_id
 
 
 def job_create(*, kind: str, params: dict | None = None, project=None, user=None, parent: Job | None = None,
@@ -51,8 +58,8 @@ def job_send(*, job: Job) -> None:
     except Exception as exc:  # kombu, redis and OS errors alike: the broker did not take it
         logger.warning("job %s: the broker refused its message: %s", job.pk, exc)
         raise JobQueueUnavailable(
-            f"Job {job.pk} is saved, but the task queue is unreachable ({type(exc).__name__}); it will start "
-            "once the queue is back.") from exc
+            f"Job {job.pk} is saved, but the task queue is unreachable ({type(exc).__name__}): it is sent again "
+            "automatically and starts once the queue is back.", job_id=job.pk) from exc
     Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(celery_task_id=result.id or "",
                                                                   sent_at=timezone.now())
 

@@ -169,6 +169,19 @@ def test_the_api_answers_503_with_a_sentence_when_the_broker_is_down(client, adm
     assert Job.objects.get(kind="export").sent_at is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_retry_button_says_the_job_waits_for_the_queue_when_the_broker_is_down(client, admin_user, broker_down):
+    job = job_create(kind="noop", enqueue=False)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error="boom")
+    client.force_login(admin_user)
+    response = client.post(f"/jobs/{job.pk}/retry/", follow=True)
+    assert response.status_code == 200 and response.redirect_chain[-1][0] == f"/jobs/{job.pk}/"
+    page = response.content.decode()
+    assert page.count(f"Job {job.pk} is saved, but the task queue is unreachable") == 1, page
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.sent_at is None
+
+
 def _hold_heartbeat_timeout(settings):
     settings.JOB_HEARTBEAT_INTERVAL = 0.2
     settings.JOB_HEARTBEAT_TIMEOUT = 2
