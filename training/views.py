@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotate.models import Project
+from core.query import IdField, query_refused
 from jobs.models import Job
 from jobs.services.lifecycle import JobQueueUnavailable
 from labelers.selectors import admin_check
@@ -61,6 +62,15 @@ class GenerateForm(forms.Form):
             return [int(x) for x in raw.split(",") if x]
         except ValueError:
             raise forms.ValidationError("Prompt ids are whole numbers separated by commas.")
+
+
+class GenerateQuery(forms.Form):
+    job = IdField()  # the generation job to show
+    project = IdField()  # the project to preselect
+
+
+class PlaygroundQuery(forms.Form):
+    model = IdField()
 
 
 def _form_error(form, exc: ValidationError):
@@ -147,10 +157,12 @@ def _coverage(form: GenerateForm) -> dict:
 @login_required
 def generate(request):
     admin_check(request.user, REGISTRY_ONLY)
-    job_id = request.GET.get("job", "")
-    job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id.isdigit() else None
-    form = GenerateForm(request.POST or None,
-                        initial={"project": request.GET.get("project") or (job.project_id if job else None)})
+    query = GenerateQuery(request.GET)
+    if not query.is_valid():
+        return query_refused(query)
+    job_id, project_id = query.cleaned_data["job"], query.cleaned_data["project"]
+    job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id else None
+    form = GenerateForm(request.POST or None, initial={"project": project_id or (job.project_id if job else None)})
     confirm = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -180,7 +192,8 @@ def generate(request):
 def _initial_coverage(form: GenerateForm) -> dict | None:
     if form.is_bound:
         return _coverage(form) if form.is_valid() else None
-    project = Project.objects.filter(pk=form.initial.get("project") or 0).first()
+    project_id = form.initial.get("project")  # an id GenerateQuery parsed, or the job's project
+    project = Project.objects.filter(pk=project_id).first() if project_id else None
     if project is None:
         return None
     probe = GenerateForm({"project": project.pk, "mode": "unused", "temperature": 1.0, "top_p": 0.95,
@@ -200,8 +213,8 @@ def generate_count(request):
 @login_required
 def playground(request):
     admin_check(request.user, REGISTRY_ONLY)
+    query = PlaygroundQuery(request.GET)
+    if not query.is_valid():
+        return query_refused(query)
     models = ModelVersion.objects.filter(kind=ModelKind.POLICY).order_by("-created_at")
-    selected = request.GET.get("model")
-    return render(request, "training/playground.html", {
-        "models": models, "selected": int(selected) if selected and selected.isdigit() else None,
-    })
+    return render(request, "training/playground.html", {"models": models, "selected": query.cleaned_data["model"]})

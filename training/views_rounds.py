@@ -4,6 +4,7 @@ win rate against the parent (reward model and people, with intervals), KL, linea
 queue order. Progress refreshes by htmx polling of a partial while the round runs."""
 import json
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_POST
 from annotate.models import Project
 from core.charts import bar_chart, histogram, line_chart
 from core.jsonbody import JSONShapeError, json_loads
+from core.query import IdField, query_refused
 from jobs.services.lifecycle import JobQueueUnavailable
 from labelers.selectors import admin_check
 from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
@@ -59,13 +61,24 @@ def _charts(rnd: Round) -> dict:
     return charts
 
 
+class RoundsQuery(forms.Form):
+    project = IdField()
+
+
+class BasePolicyField(forms.Form):
+    base_policy = forms.ModelChoiceField(queryset=ModelVersion.objects.all(), required=False)
+
+
 @login_required
 def round_list(request):
     admin_check(request.user)
+    query = RoundsQuery(request.GET)
+    if not query.is_valid():
+        return query_refused(query)
     projects = Project.objects.order_by("name")
     project = None
-    if request.GET.get("project", "").isdigit():
-        project = get_object_or_404(Project, pk=request.GET["project"])
+    if query.cleaned_data["project"]:
+        project = get_object_or_404(Project, pk=query.cleaned_data["project"])
     elif len(projects) == 1:
         project = projects[0]  # with several, the admin picks one: a round never starts on a guess
     rounds = project.rounds.select_related("policy_model", "base_policy").order_by("-number") if project else []
@@ -118,9 +131,10 @@ def round_start_view(request, project_id: int):
                                   "its own form.")
         if method not in PolicyMethod.values:
             raise ValidationError(f"Unknown method {method!r}.")
-        base = None
-        if request.POST.get("base_policy"):
-            base = get_object_or_404(ModelVersion, pk=request.POST["base_policy"])
+        chosen = BasePolicyField(request.POST)
+        if not chosen.is_valid():
+            raise ValidationError(f"Base policy: {' '.join(chosen.errors['base_policy'])}")
+        base = chosen.cleaned_data["base_policy"]
         rnd = round_start(project=project, method=method, base_policy=base, user=request.user,
                           queue_mode=request.POST.get("queue_mode", QueueMode.NONE),
                           params=_start_params(request.POST, method))

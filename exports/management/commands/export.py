@@ -21,7 +21,7 @@ SWITCHES = ("only_accepted", "exclude_gold", "include_cant_judge", "exclude_impo
 
 
 def project_arg(value: str) -> Project:
-    project = Project.objects.filter(pk=int(value)).first() if value.isdigit() else None
+    project = Project.objects.filter(pk=int(value)).first() if value.isdecimal() else None  # "²" is a digit, not a number
     project = project or Project.objects.filter(name=value).first()
     if project is None:
         raise CommandError(f"No project {value!r} (give its id or exact name).")

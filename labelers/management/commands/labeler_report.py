@@ -26,7 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         key = opts["project"]
-        project = Project.objects.filter(pk=int(key)).first() if key.isdigit() else None
+        project = Project.objects.filter(pk=int(key)).first() if key.isdecimal() else None  # "²" is a digit, not a number
         project = project or Project.objects.filter(name=key).first()
         if project is None:
             raise CommandError(f"No project named or numbered {key!r}.")
