@@ -47,12 +47,23 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    committed_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When the handler committed its work together with its result (JobContext.commit_result): "
+        "the job is done even if its worker died before recording it, and never runs again."))
+    hooks_done_at = models.DateTimeField(null=True, blank=True, help_text=(
+        "When the finished-hooks ran after the job's last finish; the sweeper runs them for a "
+        "finished job whose worker died first."))
 
     class Meta:
         db_table = "training_job"  # the table the model had while it lived in the training app
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=models.Q(progress__gte=0, progress__lte=1), name="job_progress_0_1"),
+        ]
+        indexes = [
+            # The sweeper's look for finished jobs whose hooks never ran: a handful of rows, not the table.
+            models.Index(fields=["finished_at"], condition=models.Q(hooks_done_at__isnull=True),
+                         name="job_hooks_pending"),
         ]
 
     def __str__(self):
@@ -67,5 +78,7 @@ class Job(models.Model):
 
     @property
     def retryable(self) -> bool:
-        """Failed or cancelled, and not failed on its input (JobInputError): running it again can help."""
-        return self.status in (JobStatus.FAILED, JobStatus.CANCELLED) and (self.result or {}).get("retryable", True)
+        """Failed or cancelled, not failed on its input (JobInputError), and its work not committed
+        (JobContext.commit_result): running it again can help, and does nothing twice."""
+        return (self.status in (JobStatus.FAILED, JobStatus.CANCELLED) and (self.result or {}).get("retryable", True)
+                and self.committed_at is None)

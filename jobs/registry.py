@@ -23,14 +23,18 @@ class JobSpec:
     handler: str  # dotted path to `handler(job, ctx) -> dict | None`
     label: str = ""  # what people read on the jobs pages; the kind itself when empty
     queue: str = "default"
-    idempotent: bool = False  # safe to run again from the start (or it resumes by itself)
+    # Safe to run again from the start (or it resumes by itself). A kind that is not commits its
+    # work with ctx.commit_result, so that a lost worker's job is finished, not run again.
+    idempotent: bool = False
     time_limit: int | None = None  # seconds; None: no limit
 
 
 JOB_KINDS: dict[str, JobSpec] = {}
 # Called with the Job after it finished (any status), in the worker, after the row is saved;
-# e.g. rounds chain their next step from here. A hook must be idempotent: the sweeper may call
-# it again for a job whose worker died before the hooks ran.
+# e.g. rounds chain their next step from here. A hook must be idempotent: the sweeper calls the
+# hooks of a finished job whose `hooks_done_at` is still empty after JOB_HEARTBEAT_TIMEOUT (its
+# worker died before or while running them; a job cancelled before it started), so a hook may
+# run twice.
 JOB_FINISHED_HOOKS: list[Callable] = []
 # Each returns [(text, url)] of what a job made (a model, a snapshot), for the job's page.
 JOB_LINKS: list[Callable] = []

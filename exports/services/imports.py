@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,12 @@ def import_start(*, project: Project, path: Path | str, options: ImportOptions, 
     return job_create(kind="import", project=project, params=params, user=user, enqueue=enqueue)
 
 
-def import_file(*, project: Project, path: Path | str, options: ImportOptions, progress=None) -> dict:
+def import_file(*, project: Project, path: Path | str, options: ImportOptions, progress=None,
+                record: Callable[[dict], None] | None = None) -> dict:
     """Validate the whole file, then write it in one transaction. Raises ImportFailure; a
-    progress callback that raises (a cancelled job) stops the reading within a few MiB."""
+    progress callback that raises (a cancelled job) stops the reading within a few MiB. `record`
+    is called with the result inside the write transaction (the job records there that the
+    import happened, so that it never happens twice)."""
     parse = PARSERS[options.kind]
     size, total, cap = max(1, Path(path).stat().st_size), 0, settings.IMPORT_MAX_RECORDS
     counted = [0]
@@ -122,7 +126,9 @@ def import_file(*, project: Project, path: Path | str, options: ImportOptions, p
     # No progress while writing: it would update the job row inside the import's transaction.
     with transaction.atomic():
         result = write(project=project, records=parse(path, options.fmt), options=options)
-    result["records"] = total
+        result["records"] = total
+        if record:
+            record(result)
     return result
 
 
@@ -220,16 +226,21 @@ class BadImportFile(JobInputError):
     file would fail again, so the job is not offered for retry)."""
 
 
+def _summary(result: dict) -> str:
+    return ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in result.items() if isinstance(v, int))
+
+
 def import_job(job: Job, ctx: JobContext) -> dict:
-    """The "import" job's handler."""
+    """The "import" job's handler. Its rows and the job's result commit together
+    (ctx.commit_result): a worker lost after that commit leaves a job the sweeper records as
+    succeeded, never one that Retry imports a second time."""
     p = job.params
     options = import_options_check(kind=p["kind"], fmt=p.get("format", ""), on_duplicate=p.get("on_duplicate", ""),
                                    source=p.get("source", ""), as_gold=p.get("as_gold"), make_tasks=p.get("make_tasks"))
     try:
-        result = import_file(project=job.project, path=p["path"], options=options, progress=ctx.progress)
+        result = import_file(project=job.project, path=p["path"], options=options, progress=ctx.progress,
+                             record=lambda done: ctx.commit_result(done, message=f"imported: {_summary(done)}"))
     except ImportFailure as exc:
         raise BadImportFile(exc.messages[0] + " Nothing was imported.") from None
-    summary = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in result.items() if isinstance(v, int))
-    ctx.log("imported: " + summary)
-    ctx.progress(1.0, f"imported: {summary}")  # not the "writing" of the step before
+    ctx.log("imported: " + _summary(result))
     return result

@@ -113,8 +113,11 @@ def job_retry(*, job: Job) -> Job:
         if not job.retryable:
             raise ValueError("This job failed on its input; running it again would fail the same way. "
                              "Fix the input and start a new one.")
+        if job.committed_at:
+            raise ValueError(f"This job's work was committed at {job.committed_at:%Y-%m-%d %H:%M} UTC; running it "
+                             "again would do it twice.")
         job.status, job.cancel_requested, job.error, job.traceback = JobStatus.QUEUED, False, "", ""
-        job.finished_at = None
-        job.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at"])
+        job.finished_at = job.hooks_done_at = None
+        job.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at", "hooks_done_at"])
         job_enqueue(job=job)
     return job

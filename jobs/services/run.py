@@ -5,6 +5,11 @@ A claim is fenced: `Job.attempts` is raised by every claim, and each write of a 
 UPDATE that matches the attempt it claimed. When the sweeper has re-queued the job and another
 run has claimed it, the first run's writes match nothing: it stops (JobClaimLost) and records
 no outcome. Writes survive a dropped database connection: they reconnect and try once more.
+
+A handler whose work is not safe to do twice (an import) commits it with its result in one
+transaction (JobContext.commit_result): a run that finds the work committed does not do it again,
+and the sweeper finishes such a job as succeeded. The finished-hooks run after the outcome is
+saved and `hooks_done_at` records it; the sweeper runs them for a job whose worker died first.
 """
 from __future__ import annotations
 
@@ -75,6 +80,7 @@ class JobContext:
         self.job = job
         self.attempt = job.attempts
         self.lost = lost or threading.Event()
+        self.committed: dict | None = None  # the result commit_result stored, once its transaction ran
 
     def _mine(self):
         return Job.objects.filter(pk=self.job.pk, attempts=self.attempt, status=JobStatus.RUNNING)
@@ -115,6 +121,16 @@ class JobContext:
         if not self._mine().select_for_update().exists():
             self.lost.set()
             raise JobClaimLost(f"job {self.job.pk}: attempt {self.attempt} no longer holds the job")
+
+    def commit_result(self, result: dict, message: str = "") -> None:
+        """Call as the last statement of the transaction that writes the handler's work: holds
+        the claim and stores the result in that same transaction, so the work and the record
+        that it happened commit together. From then on the job counts as succeeded, whatever
+        becomes of this worker (the sweeper finishes it; no run or Retry does the work again)."""
+        self.hold_claim()
+        self._mine().update(result=result, committed_at=timezone.now(), progress=1.0,
+                            progress_message=message[:300], heartbeat_at=timezone.now())
+        transaction.on_commit(lambda: setattr(self, "committed", result))  # not if it rolls back
 
 
 def _claim(job_id: int) -> Job | None:
@@ -165,6 +181,8 @@ def _heartbeat_loop(job_id: int, attempt: int, stop: threading.Event, lost: thre
 
 def _outcome(job: Job, ctx: JobContext, handler: Callable) -> dict:
     status, error, trace, result = JobStatus.SUCCEEDED, "", "", {}
+    if job.committed_at:  # an earlier run committed the work and died before saying so
+        return _finished(JobStatus.SUCCEEDED, result=job.result)
     try:
         ctx.check_cancel()
         result = handler(job, ctx) or {}
@@ -180,10 +198,19 @@ def _outcome(job: Job, ctx: JobContext, handler: Callable) -> dict:
         error = " ".join(exc.messages) if isinstance(exc, ValidationError) else f"{type(exc).__name__}: {exc}"
         status, trace = JobStatus.FAILED, tb.format_exc()
         logger.exception("job %s failed", job.pk)
+    if ctx.committed is not None and status != JobStatus.SUCCEEDED:
+        # The work is committed: what failed after it (a cancel, a log line) does not undo it.
+        logger.warning("job %s: %s after its work was committed; recorded as succeeded", job.pk, status)
+        status, error, trace, result = JobStatus.SUCCEEDED, "", "", ctx.committed
+    return _finished(status, error=error, trace=trace, result=result)
+
+
+def _finished(status: str, *, error: str = "", trace: str = "", result: dict | None = None) -> dict:
+    """The final write of a run; the hooks are still to run (hooks_done_at)."""
     update = {"status": status, "finished_at": timezone.now(), "heartbeat_at": timezone.now(),
-              "error": error[:5000], "traceback": trace[-20000:]}
+              "error": error[:5000], "traceback": trace[-20000:], "hooks_done_at": None}
     if status == JobStatus.SUCCEEDED:
-        update.update(progress=1.0, result=result)
+        update.update(progress=1.0, result=result or {})
     elif result:
         update["result"] = result
     return update
@@ -217,8 +244,11 @@ def job_run(*, job_id: int) -> Job | None:
 
 
 def run_finished_hooks(job: Job) -> None:
+    """Call every finished-hook, then record that they ran (a hook that raised is logged and
+    counts as run: calling it on every sweep would not mend it)."""
     for hook in list(registry.JOB_FINISHED_HOOKS):
         try:
             hook(job)
         except Exception:  # a hook's failure must not turn a finished job into a crashed worker
             logger.exception("job %s: finished-hook %s failed", job.pk, getattr(hook, "__name__", hook))
+    db_retry(lambda: Job.objects.filter(pk=job.pk, status__in=FINISHED).update(hooks_done_at=timezone.now()))

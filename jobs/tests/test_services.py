@@ -68,7 +68,7 @@ def test_sweeper_requeues_idempotent_and_fails_others(settings):
     spent = job_create(kind="noop", enqueue=False)
     Job.objects.filter(pk=spent.pk).update(status=JobStatus.RUNNING, heartbeat_at=old, attempts=settings.JOB_MAX_ATTEMPTS)
 
-    assert jobs_sweep() == {"requeued": 1, "failed": 1, "resent": 0}
+    assert jobs_sweep() == {"requeued": 1, "failed": 1, "committed": 0, "hooks": 0, "resent": 0}
     assert Job.objects.get(pk=idem.pk).status == JobStatus.QUEUED
     assert "re-queued" in Job.objects.get(pk=idem.pk).log_tail
     assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
@@ -91,6 +91,51 @@ def test_finished_hooks_run_after_the_outcome_is_saved_and_cannot_break_the_work
     ok = job_run(job_id=job_create(kind="noop", enqueue=False).pk)
     bad = job_run(job_id=job_create(kind="noop", params={"fail": "x"}, enqueue=False).pk)
     assert seen == [(ok.pk, JobStatus.SUCCEEDED), (bad.pk, JobStatus.FAILED)]
+
+
+class WorkerDied(BaseException):
+    """The worker process is gone: nothing after this point runs."""
+
+
+def test_the_sweeper_runs_the_hooks_of_a_job_whose_worker_died_before_them(monkeypatch, settings):
+    from jobs import registry
+    from jobs.services import run
+
+    seen = []
+    monkeypatch.setattr(registry, "JOB_FINISHED_HOOKS", [lambda job: seen.append(job.pk)])
+    hooked = job_run(job_id=job_create(kind="noop", enqueue=False).pk)  # hooks ran: the sweeper leaves it
+    assert seen == [hooked.pk] and Job.objects.get(pk=hooked.pk).hooks_done_at
+
+    def die(job):
+        raise WorkerDied()
+
+    monkeypatch.setattr(run, "run_finished_hooks", die)  # lost between the final write and the hooks
+    lost = job_create(kind="noop", enqueue=False)
+    with pytest.raises(WorkerDied):
+        job_run(job_id=lost.pk)
+    cancelled = job_cancel(job=job_create(kind="noop", enqueue=False))  # finished by the web process: no hooks ran
+    lost.refresh_from_db()
+    assert lost.status == JobStatus.SUCCEEDED and lost.hooks_done_at is None and seen == [hooked.pk]
+
+    assert jobs_sweep()["hooks"] == 0  # within the grace: the worker may be running them now
+    Job.objects.update(finished_at=timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1))
+    assert jobs_sweep()["hooks"] == 2
+    assert sorted(seen) == sorted([hooked.pk, lost.pk, cancelled.pk])
+    assert not Job.objects.filter(hooks_done_at__isnull=True).exists()
+    assert jobs_sweep()["hooks"] == 0 and len(seen) == 3
+
+
+def test_a_retried_job_runs_its_hooks_again_when_it_finishes_again(monkeypatch):
+    from jobs import registry
+
+    seen = []
+    monkeypatch.setattr(registry, "JOB_FINISHED_HOOKS", [lambda job: seen.append(job.status)])
+    job = job_run(job_id=job_create(kind="noop", params={"fail": "x"}, enqueue=False).pk)
+    job = job_retry(job=job)
+    assert job.hooks_done_at is None
+    Job.objects.filter(pk=job.pk).update(params={})
+    job_run(job_id=job.pk)
+    assert seen == [JobStatus.FAILED, JobStatus.SUCCEEDED] and Job.objects.get(pk=job.pk).hooks_done_at
 
 
 def test_every_registered_job_kind_has_a_label_and_a_known_queue():
