@@ -1,14 +1,17 @@
 """A NUL character in a query parameter or a form field is a 400 before any view sees it: NUL is
 never meaningful text, PostgreSQL refuses it in text columns (a 500 wherever a view passed it on),
-and one check here covers every page and API. JSON bodies are checked by core.parsers."""
+and one check here covers every page and API. JSON bodies are checked by core.parsers.
+
+A multipart body is checked here only for a signed-in session: parsing one spools its files to
+disk, which a client nobody authenticated must not be able to make us do. The API parses the
+others after DRF authenticates them (core.parsers.MultiPartParser); a page that needs a
+signed-in user answers the anonymous client before reading its body."""
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse, JsonResponse
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
-
-def _nul_field(data) -> str | None:
+def nul_field(data) -> str | None:
     for name, values in data.lists():
         if "\x00" in name or any(isinstance(v, str) and "\x00" in v for v in values):
             return name.replace("\x00", "\\u0000")
@@ -22,15 +25,23 @@ def _refuse(request, status: int, message: str, name: str = "detail"):
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
+def _form_to_check(request) -> bool:
+    """A urlencoded form always (Django reads it into memory, within DATA_UPLOAD_MAX_MEMORY_SIZE);
+    a multipart one only when a session signed someone in (AuthenticationMiddleware runs first)."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        return True
+    return request.content_type == "multipart/form-data" and request.user.is_authenticated
+
+
 class RejectNulMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        where, name = "query parameter", _nul_field(request.GET)
-        if name is None and request.method == "POST" and request.content_type in FORM_TYPES:
+        where, name = "query parameter", nul_field(request.GET)
+        if name is None and request.method == "POST" and _form_to_check(request):
             try:
-                where, name = "form field", _nul_field(request.POST)
+                where, name = "form field", nul_field(request.POST)
             except RequestDataTooBig:
                 # Reading the form here consumed the body, so answer now rather than in the view.
                 return _refuse(request, 413, f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "

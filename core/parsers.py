@@ -5,7 +5,7 @@ import io
 
 from django.conf import settings
 from rest_framework import parsers, status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 
 from core.jsonbody import JSONShapeError, json_check, max_depth
 
@@ -45,3 +45,18 @@ class JSONParser(parsers.JSONParser):
 class FormParser(parsers.FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
         return super().parse(_read_capped(stream), media_type, parser_context)
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """A multipart body whose form fields hold a NUL is a 400 naming the field. Here, after DRF
+    has authenticated the request, because core.nul leaves the multipart bodies of requests
+    without a session unparsed."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        from core.nul import nul_field
+
+        parsed = super().parse(stream, media_type, parser_context)
+        name = nul_field(parsed.data)
+        if name is not None:
+            raise ValidationError({name: [f"The form field {name!r} contains a NUL character."]})
+        return parsed

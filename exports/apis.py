@@ -5,11 +5,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Project
+from core.parsers import FormParser, MultiPartParser
 from core.permissions import IsRanklabAdmin
 from exports.models import ExportSnapshot
 from exports.services.download import snapshot_zip_name, snapshot_zip_stream
@@ -96,7 +96,7 @@ class ExportDownloadApi(APIView):
 
 class ImportCreateApi(APIView):
     permission_classes = [IsDataAdmin]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser]  # core.parsers: NUL and size checks
 
     InputSerializer = ImportInputSerializer
 

@@ -146,7 +146,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.JSONParser",
         "core.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "core.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -170,6 +170,12 @@ API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
 # Request bodies: Django refuses a non-file body larger than this (the API answers 413 in JSON);
 # uploaded files (imports) go to a temporary file instead and are capped by IMPORT_MAX_UPLOAD_BYTES.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Django's handlers, after one that skips the files of anonymous requests (core/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "core.uploads.SignedInOnlyUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # API tokens (django-rest-knox): stored as SHA-512 digests; a token lapses after API_TOKEN_TTL_DAYS
 # (0: never).
