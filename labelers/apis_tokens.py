@@ -11,6 +11,8 @@ counter as the login page's; the token endpoint is also throttled per address (A
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
@@ -38,6 +40,8 @@ def _new_token(user) -> dict:
     return {"token": token, "key": instance.token_key, "expiry": instance.expiry}
 
 
+# A new token is in its response only: no cache may keep it (Cache-Control: no-store).
+@method_decorator(never_cache, name="dispatch")
 class TokenObtainApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -65,6 +69,7 @@ class TokenObtainApi(APIView):
         return Response(NewTokenOutput(_new_token(user)).data)
 
 
+@method_decorator(never_cache, name="dispatch")
 class TokenListApi(APIView):
     @extend_schema(responses=TokenOutput(many=True))
     def get(self, request):

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from labelers.services.tokens import token_create, token_revoke, tokens_for_user
@@ -14,6 +15,7 @@ def tokens_page(request, new_token: str = "", status: int = 200):
                                                     "new_token": new_token}, status=status)
 
 
+@never_cache  # the new token is in this response only: no browser or proxy cache may keep it
 @login_required
 @require_POST
 def token_create_view(request):

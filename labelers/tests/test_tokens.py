@@ -177,6 +177,16 @@ def test_the_tokens_page_creates_shows_once_and_revokes(make_user, client):
     assert not AuthToken.objects.filter(user=alice).exists()
 
 
+def test_no_cache_keeps_a_new_token(make_user, client):
+    alice = make_user("alice")
+    client.force_login(alice)
+    page = client.post("/labelers/tokens/new/")
+    api = APIClient()
+    api.force_authenticate(alice)
+    for response in (page, _obtain("alice", PASSWORD), api.post("/api/auth/tokens/")):
+        assert response.status_code in (200, 201) and "no-store" in response["Cache-Control"], response.headers
+
+
 def test_a_lapsed_token_is_refused_and_deleted(make_user):
     from datetime import timedelta
 
