@@ -6,6 +6,7 @@ class TrainingConfig(AppConfig):
     verbose_name = "Training and models"
 
     def ready(self):
+        from exports.registry import register_model_lookups
         from jobs.registry import job_finished_hook_add, job_links_add, register_job_kind
         from training.services.rounds.flow import round_job_finished
 
@@ -26,6 +27,9 @@ class TrainingConfig(AppConfig):
                           queue="training", idempotent=True)
         job_finished_hook_add(round_job_finished)
         job_links_add(_produced_models)
+        # Exports name the models that wrote candidates, and imports link them, without importing training.
+        register_model_lookups(by_name="training.services.registry.models_by_name",
+                               names="training.services.registry.model_names")
 
 
 def _produced_models(job) -> list[tuple[str, str]]:

@@ -41,3 +41,19 @@ def test_the_web_side_imports_no_torch_transformers_or_training_ml():
     # The one known arrow, to go: the round dashboard's win-rate interval (wilson_interval, pure
     # maths) comes from training.ml.evaluate through training.services.evaluation.
     assert set(ml) <= {"training.ml", "training.ml.evaluate", "training.ml.data"}, ml
+
+
+def test_no_layer_reaches_a_higher_ones_models_through_a_foreign_key():
+    """import-linter sees imports, not `Model._meta.get_field(...).related_model`, which hands a
+    lower layer the model of a higher one all the same: the lower layer asks for what it needs
+    through a lookup the higher one registers instead (e.g. exports.registry)."""
+    from pathlib import Path
+
+    found = []
+    for app in ("core", "jobs", "annotate", "labelers", "exports"):
+        for path in sorted((Path(settings.BASE_DIR) / app).rglob("*.py")):
+            if "tests" in path.parts or "migrations" in path.parts:
+                continue
+            if "related_model" in path.read_text(encoding="utf-8"):
+                found.append(str(path.relative_to(settings.BASE_DIR)))
+    assert found == []

@@ -19,13 +19,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotate.models import Candidate, Project, Prompt, Ranking, Task, TaskState, conversation_hash
+from annotate.models import Project, Prompt, Ranking, Task, TaskState, conversation_hash
 from annotate.services.projects import candidate_create, prompt_create, task_create
 from annotate.services.submissions import RankingInput, ranking_check
 from exports.importers.candidates import parse_candidates
 from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
 from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
 from exports.importers.reader import ON_BYTES, READ_BYTES, ImportFailure
+from exports.registry import models_by_name
 from jobs.models import Job
 from jobs.services import JobContext, JobInputError, job_create
 
@@ -186,11 +187,13 @@ def _write_preferences(*, project, records, options) -> dict:
 
 
 def _write_candidates(*, project, records, options) -> dict:
-    # The registry's rows, reached through the candidates' key to them: training sits above exports.
-    registry = Candidate._meta.get_field("model_version").related_model
-    models = {m.name: m for m in registry.objects.all()}
+    """A record's "model" names the candidate's source; a registered model version of that name
+    (found through the lookup the training app registers) is linked too."""
+    models: dict[str, object] = {}
     created, prompts_created, by_prompt = 0, 0, {}
     for line, rec in records:
+        if rec.model and rec.model not in models:
+            models[rec.model] = models_by_name([rec.model]).get(rec.model)
         if rec.prompt_id is not None:
             prompt = Prompt.objects.filter(project=project, pk=rec.prompt_id).first()
             if prompt is None:

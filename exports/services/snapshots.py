@@ -26,8 +26,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from annotate.models import Candidate, Project
+from annotate.models import Project
 from exports.models import ExportSnapshot
+from exports.registry import model_names
 from exports.services.card import dataset_card
 from exports.services.options import ExportOptions, export_options_check
 from exports.services.writing import snapshot_write
@@ -62,9 +63,7 @@ def content_hash(files: dict) -> str:
 
 
 def _model_versions(stats) -> list[dict]:
-    # The registry's rows, reached through the candidates' key to them: training sits above exports.
-    registry = Candidate._meta.get_field("model_version").related_model
-    names = dict(registry.objects.filter(pk__in=list(stats.model_versions)).values_list("pk", "name"))
+    names = model_names(stats.model_versions)  # from the registry the training app registers
     return [{"id": pk, "name": names.get(pk, "?"), "candidates_in_rows": n}
             for pk, n in sorted(stats.model_versions.items())]
 

@@ -151,6 +151,36 @@ def test_candidates_from_model_outputs(project, tmp_path):
         do_import(project, bad, "candidates")
 
 
+@pytest.mark.django_db
+def test_candidates_link_the_registered_model_of_their_name(project, tmp_path, monkeypatch):
+    """Through the lookup the training app registers (exports imports nothing from training);
+    without one, the name is still kept as the candidates' source."""
+    from annotate.services.projects import prompt_create
+    from exports import registry
+    from training.services.registry import model_register
+
+    tiny = model_register(name="tiny-gpt", backend="openai", location="http://127.0.0.1:9/v1", endpoint_model="m")
+    prompt = prompt_create(project=project, conversation="Name a fruit.")
+    path = write_lines(tmp_path / "c.jsonl", [json.dumps({"prompt_id": prompt.pk, "completion": text, "model": model})
+                                              for text, model in (("Apple.", "tiny-gpt"), ("Pear.", "unregistered"))])
+    do_import(project, path, "candidates")
+    assert {(c.text, c.source, c.model_version_id) for c in Candidate.objects.filter(prompt=prompt)} == {
+        ("Apple.", "tiny-gpt", tiny.pk), ("Pear.", "unregistered", None)}
+    assert registry.model_names([tiny.pk, 999]) == {tiny.pk: "tiny-gpt"}
+    from types import SimpleNamespace
+
+    from exports.services.snapshots import _model_versions  # what a snapshot's manifest lists
+
+    assert _model_versions(SimpleNamespace(model_versions={tiny.pk: 2, tiny.pk + 1000: 1})) == [
+        {"id": tiny.pk, "name": "tiny-gpt", "candidates_in_rows": 2},
+        {"id": tiny.pk + 1000, "name": "?", "candidates_in_rows": 1}]
+
+    monkeypatch.setattr(registry, "MODEL_LOOKUPS", {})  # no registry installed
+    do_import(project, path, "candidates")
+    assert Candidate.objects.filter(source="tiny-gpt", model_version=None).count() == 1
+    assert registry.model_names([tiny.pk]) == {}
+
+
 # --- malformed files: nothing changes, the error names the line ----------------------------
 
 def prompt_lines(n):

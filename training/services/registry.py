@@ -40,6 +40,16 @@ def model_register(*, name: str, backend: str, location: str, kind: str = ModelK
     )
 
 
+def models_by_name(names) -> dict[str, ModelVersion]:
+    """The lookup exports' imports use to link candidates to the models that wrote them."""
+    return {m.name: m for m in ModelVersion.objects.filter(name__in=list(names))}
+
+
+def model_names(ids) -> dict[int, str]:
+    """The lookup export snapshots use to name the models behind their candidates."""
+    return dict(ModelVersion.objects.filter(pk__in=list(ids)).values_list("pk", "name"))
+
+
 def _check_transformers_dir(path: Path, tokenizer_dir: str | None = None) -> None:
     if not path.is_dir() or not (path / "config.json").exists():
         raise ValidationError(f"{path} is not a transformers model directory (no config.json).")
