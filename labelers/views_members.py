@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotate.models import Project
+from core.permissions import user_is_admin
 from labelers.models import Membership, Role
 from labelers.selectors.members import project_members
 from labelers.services import members as svc
@@ -30,9 +32,19 @@ class AccountCreateForm(forms.Form):
                                  initial=Role.LABELER, label="Role")
 
 
+def _known_usernames(admin, project) -> list[str]:
+    """The add form's suggestions: active members of the other projects this admin administers
+    (every project, for a site admin), not yet in this one. Never the whole site's accounts: a
+    project admin learns no one they do not already work with."""
+    administered = Project.objects.all() if user_is_admin(admin) else Project.objects.filter(
+        memberships__user=admin, memberships__role=Role.ADMIN)
+    return list(get_user_model().objects.filter(is_active=True, memberships__project__in=administered)
+                .exclude(memberships__project=project).distinct().order_by("username")
+                .values_list("username", flat=True)[:500])
+
+
 def _page(request, project, add_form=None, create_form=None, created=None, status=200):
-    known = (get_user_model().objects.filter(is_active=True).exclude(memberships__project=project)
-             .order_by("username").values_list("username", flat=True)[:500])
+    known = _known_usernames(request.user, project)
     return render(request, "labelers/members.html", {
         "project": project, "members": project_members(project=project), "roles": Role.choices,
         "add_form": add_form or MemberAddForm(prefix="add"), "create_form": create_form or AccountCreateForm(),

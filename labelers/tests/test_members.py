@@ -103,3 +103,31 @@ def test_members_page_is_for_project_admins_only(client, project, labeler, make_
     outsider = make_user("outsider")
     client.force_login(outsider)
     assert client.get(_url(project)).status_code == 404
+
+
+def test_the_add_forms_suggestions_are_only_people_the_admin_already_works_with(client, project, make_user):
+    from annotate.services.projects import project_create
+    from labelers.services import membership_set
+
+    owner = make_user("owner")
+    membership_set(project=project, user=owner, role="admin")
+    mine, theirs = project_create(name="Mine too", k=2), project_create(name="Theirs", k=2)
+    membership_set(project=mine, user=owner, role="admin")
+    lab_elsewhere = project_create(name="Where I label", k=2)
+    membership_set(project=lab_elsewhere, user=owner, role="labeler")
+    for name, where in (("colleague", mine), ("stranger", theirs), ("co-labeler", lab_elsewhere),
+                        ("already-in", project)):
+        membership_set(project=where, user=make_user(name), role="labeler")
+    membership_set(project=mine, user=make_user("already-in-too"), role="labeler")
+    membership_set(project=project, user=Membership.objects.get(user__username="already-in-too").user, role="labeler")
+    make_user("site-admin", role="admin"), make_user("no-project")
+
+    def suggested(user):
+        client.force_login(user)
+        html = client.get(_url(project)).content.decode()
+        datalist = html[html.index('<datalist id="known-users">'):]
+        return set(re.findall(r'<option value="([^"]+)">', datalist[:datalist.index("</datalist>")]))
+
+    assert suggested(owner) == {"colleague"}
+    # A site admin administers every project: every member of another project, still no bystander.
+    assert suggested(make_user("root", role="admin")) == {"colleague", "stranger", "co-labeler"}
