@@ -68,6 +68,8 @@ function mount(scope) {
 // --- drafts: nothing typed or ranked is lost to a reload, until the task is submitted -------
 const SKIP_FIELDS = new Set(["csrfmiddlewaretoken", "time_on_task_ms"]);
 const draftKey = (root) => `ranklab:draft:${root.dataset.assignment}`;
+// Assignments the server said were answered already (another tab): their drafts are never kept.
+const answeredElsewhere = new Set();
 
 function saveDraft(root) {
   root.beforeSubmit?.();
@@ -101,6 +103,7 @@ for (const type of ["input", "change", "ranklab:changed"]) {
   document.addEventListener(type, (event) => {
     const root = event.target.closest?.("form[data-task-root]");
     if (!root?.dataset.assignment || !root.dataset.mounted) return; // not while mounting or restoring
+    if (answeredElsewhere.has(root.dataset.assignment)) return;
     clearTimeout(saveTimer);
     saveTimer = setTimeout(() => saveDraft(root), 250);
   });
@@ -156,6 +159,8 @@ document.addEventListener("htmx:responseError", (event) => {
     ? responseText : `The server refused this (${status}); try again, or reload the page.`;
   if (status === 409) {
     // Answered already (another tab): this page's answer is not needed any more.
+    answeredElsewhere.add(form.dataset.assignment);
+    clearTimeout(saveTimer);
     localStorage.removeItem(`ranklab:draft:${form.dataset.assignment}`);
     showError(form, text, { sticky: true });
     const next = document.createElement("a");
