@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Count, Sum
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, OuterRef, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -24,13 +25,38 @@ def project_for_member(*, user, project_id: int) -> Project:
     return project
 
 
-def assignment_of_user(*, user, assignment_id: int) -> Assignment:
-    assignment = (
-        Assignment.objects.select_related("task", "task__prompt", "project")
-        .filter(pk=assignment_id, labeler=user).first()
-    )
+def paused_message(reason: str) -> str:
+    return f"Your work on this project is paused: {reason or 'ask an admin'}."
+
+
+def member_active(*, user) -> Exists:
+    """A filter for rows with a project_id: the user is a member of that project and not paused.
+    Only active members read, submit, skip or renew their assignments; a removed member's work
+    was handed back to the pool, and a paused one's is refused until an admin resumes them."""
+    return Exists(user.memberships.filter(project_id=OuterRef("project_id"), is_paused=False))
+
+
+def assignment_refused(*, user, assignment_id: int) -> Exception:
+    """Why the user cannot reach this assignment: paused in its project (PermissionDenied, with
+    the reason), otherwise not found, as for anyone else's assignment."""
+    project_id = (Assignment.objects.filter(pk=assignment_id, labeler=user)
+                  .values_list("project_id", flat=True).first())
+    paused = user.memberships.filter(project_id=project_id, is_paused=True).values_list("paused_reason").first()
+    if project_id is not None and paused is not None:
+        return PermissionDenied(paused_message(paused[0]))
+    return Http404("No such assignment for you.")
+
+
+def assignment_of_user(*, user, assignment_id: int, project: Project | None = None) -> Assignment:
+    """The user's own assignment while they are an active member of its project (and, given
+    `project`, in that project); otherwise Http404, or PermissionDenied while paused."""
+    qs = (Assignment.objects.select_related("task", "task__prompt", "project")
+          .filter(member_active(user=user), pk=assignment_id, labeler=user))
+    if project is not None:
+        qs = qs.filter(project=project)
+    assignment = qs.first()
     if assignment is None:
-        raise Http404("No such assignment for you.")
+        raise assignment_refused(user=user, assignment_id=assignment_id)
     return assignment
 
 

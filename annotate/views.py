@@ -120,6 +120,8 @@ ALREADY_SUBMITTED = ("You already submitted this task (in another tab or window)
 def _error(request, project, exc: Exception, status: int = 400):
     """A refused write: htmx shows the message and keeps the labeler's work on the page;
     without JavaScript the message is flashed on the workspace."""
+    if isinstance(exc, PermissionDenied):
+        status = 403
     if isinstance(exc, serializers.ValidationError):
         text = errors_text(exc.detail)
     else:
@@ -183,13 +185,28 @@ def demonstration_input_from_form(request, assignment):
     return demonstration_input_validate(user=request.user, assignment=assignment, data=data)
 
 
+def _open_assignment(request, project, assignment_id: int, *, skip: bool = False):
+    """(the labeler's assignment in this project, None), or (None, the answer to send): a paused
+    labeler is told why (403), and an answer to a submitted task is refused (409; the API's
+    retries stay idempotent, a page says so)."""
+    try:
+        assignment = assignment_of_user(user=request.user, assignment_id=assignment_id, project=project)
+    except PermissionDenied as exc:
+        return None, _error(request, project, exc)
+    if assignment.state == AssignmentState.SUBMITTED and skip:
+        return None, _error(request, project, ValidationError("This task is already submitted."))
+    if assignment.state == AssignmentState.SUBMITTED:
+        return None, _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
+    return assignment, None
+
+
 @login_required
 @require_POST
 def ranking_post(request, project_id: int, assignment_id: int):
     project = project_for_member(user=request.user, project_id=project_id)
-    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
-    if assignment.state == AssignmentState.SUBMITTED:  # the API's retries stay idempotent; a page says so
-        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
+    assignment, refused = _open_assignment(request, project, assignment_id)
+    if refused is not None:
+        return refused
     try:
         data = ranking_input_from_form(request.POST, position_map(assignment=assignment))
         ranking_submit(user=request.user, assignment_id=assignment.pk, data=data)
@@ -202,9 +219,9 @@ def ranking_post(request, project_id: int, assignment_id: int):
 @require_POST
 def demonstration_post(request, project_id: int, assignment_id: int):
     project = project_for_member(user=request.user, project_id=project_id)
-    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
-    if assignment.state == AssignmentState.SUBMITTED:
-        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
+    assignment, refused = _open_assignment(request, project, assignment_id)
+    if refused is not None:
+        return refused
     try:
         data = demonstration_input_from_form(request, assignment)
         demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
@@ -217,9 +234,9 @@ def demonstration_post(request, project_id: int, assignment_id: int):
 @require_POST
 def skip_post(request, project_id: int, assignment_id: int):
     project = project_for_member(user=request.user, project_id=project_id)
-    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
-    if assignment.state == AssignmentState.SUBMITTED:
-        return _error(request, project, ValidationError("This task is already submitted."))
+    assignment, refused = _open_assignment(request, project, assignment_id, skip=True)
+    if refused is not None:
+        return refused
     try:
         reason = skip_reason_validate({"reason": request.POST.get("reason", "")})
         assignment_skip(user=request.user, assignment_id=assignment.pk, reason=reason)

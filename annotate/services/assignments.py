@@ -21,9 +21,11 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.http import Http404
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentState, Project, Task, TaskCandidate, TaskState
+from annotate.selectors import assignment_refused, member_active, paused_message
 from labelers.models import Membership, QualificationStatus
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
@@ -36,8 +38,20 @@ def leases_expire(*, project: Project | int | None = None, now=None) -> int:
     stale = Assignment.objects.filter(state=AssignmentState.ACTIVE, expires_at__lte=now)
     if project is not None:
         stale = stale.filter(project=project)
+    return _leases_close(stale, now=now)
+
+
+def leases_withdraw(*, project: Project, user, now=None) -> int:
+    """Hand the labeler's live leases in the project back to the pool now (an admin removed or
+    paused them). Call holding the membership's row lock: each task, then its assignment, is
+    locked after it, in the lock order."""
+    live = Assignment.objects.filter(project=project, labeler=user, state=AssignmentState.ACTIVE)
+    return _leases_close(live, now=now or timezone.now())
+
+
+def _leases_close(leases, *, now) -> int:
     expired = 0
-    for assignment_id, task_id in stale.values_list("pk", "task_id")[:500]:
+    for assignment_id, task_id in leases.values_list("pk", "task_id")[:500]:
         with transaction.atomic():
             Task.objects.select_for_update().filter(pk=task_id).first()
             if Assignment.objects.filter(pk=assignment_id, state=AssignmentState.ACTIVE).update(
@@ -171,7 +185,7 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
         raise PermissionDenied("You are not a member of this project.")
     project = membership.project
     if membership.is_paused:
-        raise PermissionDenied(f"Your work on this project is paused: {membership.paused_reason or 'ask an admin'}.")
+        raise PermissionDenied(paused_message(membership.paused_reason))
     live = _live_lease(user=user, project=project, now=now)
     if live is not None:
         return live
@@ -202,14 +216,19 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
 
 
 def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assignment:
-    """The labeler's own assignment; anyone else's is reported as not found. With lock, the
-    task row and then the assignment row are locked, in that order (call inside a transaction)."""
-    qs = Assignment.objects.select_related("task", "project")
+    """The labeler's own assignment while they are an active member of its project; anyone
+    else's is reported as not found, and a paused labeler is told so (PermissionDenied). With
+    lock, the task row and then the assignment row are locked, in that order (call inside a
+    transaction); lease_check looks at the membership again when the row changed meanwhile."""
+    qs = Assignment.objects.select_related("task", "project").filter(member_active(user=user))
     if lock:
         qs = qs.select_for_update(of=("task", "self"))
     assignment = qs.filter(pk=assignment_id, labeler=user).first()
     if assignment is None:
-        raise Assignment.DoesNotExist("No such assignment for you.")
+        refused = assignment_refused(user=user, assignment_id=assignment_id)
+        if isinstance(refused, Http404):
+            raise Assignment.DoesNotExist("No such assignment for you.")
+        raise refused
     return assignment
 
 
@@ -227,6 +246,11 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
         return assignment  # live, or expired but still counted in the task's active leases
     if assignment.state != AssignmentState.EXPIRED:
         raise ValidationError(f"This assignment is {assignment.state}.")
+    # A statement that waited for the row locks judged the membership as of its start: a removal
+    # or pause committed meanwhile expired this lease, so look again before taking it back.
+    if not Membership.objects.filter(project_id=assignment.project_id, user_id=assignment.labeler_id,
+                                     is_paused=False).exists():
+        raise assignment_refused(user=assignment.labeler, assignment_id=assignment.pk)
     newer = (Assignment.objects.select_for_update().filter(
         task_id=assignment.task_id, labeler_id=assignment.labeler_id, state__in=DONE_STATES)
         .exclude(pk=assignment.pk).first())

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentState, Project
-from annotate.services.assignments import leases_expire
+from annotate.services.assignments import leases_expire, leases_withdraw
 from labelers.models import Membership, Role
 from labelers.services.accounts import membership_set, user_create
 from labelers.services.quality import _require_admin, membership_resume
@@ -61,13 +61,15 @@ def member_role_set(*, admin, project: Project, user, role: str) -> Membership:
 
 @transaction.atomic
 def member_pause(*, admin, project: Project, user, reason: str = "") -> Membership:
-    """Stop giving the member new work (a task they hold may still be submitted)."""
+    """Stop the member's work: no new tasks, and a task they hold goes back to the pool now (an
+    answer to it is refused while they are paused)."""
     _require_admin(admin, project)
     membership = _membership(project, user, lock=True)
     if not membership.is_paused:
         membership.is_paused = True
         membership.paused_reason = (reason or "").strip()[:500] or f"paused by {admin.username}"
         membership.save(update_fields=["is_paused", "paused_reason"])
+        leases_withdraw(project=project, user=user)
     return membership
 
 

@@ -173,8 +173,10 @@ def labeler_agreement_check(*, project: Project, user) -> bool:
 
 @transaction.atomic
 def membership_pause(*, project: Project, user, kind: str, reason: str) -> bool:
-    """Pause a labeler (no new work; a lease they hold may still be submitted) and tell the
-    project's admins. Returns False when they were already paused."""
+    """Pause a labeler (no new work, and answers refused until an admin resumes them) and tell
+    the project's admins. Returns False when they were already paused. Called from a submission,
+    holding a task lock, so it takes no other task's lock: a lease the labeler still holds runs
+    out as usual."""
     membership = Membership.objects.select_for_update().get(project=project, user=user)
     if membership.is_paused:
         return False
