@@ -28,6 +28,8 @@ DEFAULT_FLAGS = [
 ]
 FLAG_KEY = re.compile(r"[a-z0-9_]{1,50}")
 DEFAULT_RATING_SCALE = {"name": "overall", "label": "Overall quality", "min": 1, "max": 7}
+# A lease past a week only keeps a task from the pool: the workspace renews a lease while its tab is open.
+LEASE_SECONDS_MIN, LEASE_SECONDS_MAX = 60, 7 * 24 * 3600
 
 
 def default_flags():
@@ -56,7 +58,7 @@ class Project(models.Model):
     k = models.PositiveSmallIntegerField("candidates per ranking task", default=4)
     submissions_required = models.PositiveSmallIntegerField("submissions per task (overlap)", default=1)
     rating_scale = models.JSONField(default=default_rating_scale)
-    flags = models.JSONField(default=default_flags)
+    flags = models.JSONField(default=default_flags, blank=True)  # a project may offer no flags
     lease_seconds = models.PositiveIntegerField(default=settings.DEFAULT_LEASE_SECONDS)
     # Label quality (labelers/services/quality.py). Rates and thresholds are fractions in [0, 1];
     # a threshold of 0 turns its check off.
@@ -89,6 +91,8 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(k__gte=2, k__lte=9), name="project_k_2_to_9"),
             models.CheckConstraint(condition=Q(submissions_required__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_seconds__gte=LEASE_SECONDS_MIN, lease_seconds__lte=LEASE_SECONDS_MAX),
+                                   name="project_lease_a_minute_to_a_week"),
             models.CheckConstraint(
                 condition=Q(gold_rate__gte=0, gold_rate__lte=1, qualification_pass_mark__gte=0,
                             qualification_pass_mark__lte=1, pause_below_gold_accuracy__gte=0,
@@ -105,7 +109,7 @@ class Project(models.Model):
     # Single-row rules of a project, all checked at once so a form can show every problem together.
     FRACTIONS = ("gold_rate", "qualification_pass_mark", "pause_below_gold_accuracy", "pause_below_agreement",
                  "review_sample_rate", "review_flag_below")
-    MIN_LEASE_SECONDS = 60
+    MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = LEASE_SECONDS_MIN, LEASE_SECONDS_MAX
     MAX_FLAGS = 30
 
     def clean(self):
@@ -126,6 +130,8 @@ class Project(models.Model):
             error("submissions_required", "Each task needs at least one submission.")
         if self.lease_seconds is not None and self.lease_seconds < self.MIN_LEASE_SECONDS:
             error("lease_seconds", "A lease lasts at least a minute.")
+        if self.lease_seconds is not None and self.lease_seconds > self.MAX_LEASE_SECONDS:
+            error("lease_seconds", f"A lease lasts at most a week ({self.MAX_LEASE_SECONDS // 60} minutes).")
         for name in self.FRACTIONS:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:

@@ -19,15 +19,8 @@ def suggestion_request(*, user, assignment: Assignment, conversation: list[dict]
     if assignment.state != AssignmentState.ACTIVE:
         raise ValidationError(f"This assignment is {assignment.state}.")
     validate_conversation(conversation)
-    from jobs.registry import JOB_KINDS
+    from training.services.generation.start import suggest_model_default, suggestion_start
 
-    unavailable = "Model suggestions are unavailable: no suggestion model is set up."
-    try:
-        from training.services.generation.start import suggest_model_default, suggestion_start
-    except ImportError:
-        raise SuggestionsUnavailable(unavailable) from None
-    if "suggest" not in JOB_KINDS:
-        raise SuggestionsUnavailable(unavailable)
     try:
         suggest_model_default(assignment.project)
     except ValidationError as exc:

@@ -274,3 +274,21 @@ def test_ranking_and_next_keeps_the_answer_when_the_labeler_is_paused(api, label
     assert response.json()["next"] == {"assignment": None, "detail": f"Your work on this project is paused: {reason}."}
     assert Ranking.objects.filter(assignment_id=a["id"]).exists()
 
+
+@pytest.mark.django_db(transaction=True)
+def test_a_suggestion_asked_while_the_broker_is_down_says_it_waits(api, labeler, project, broker_down):
+    """The job is saved and sent once the queue is back; the workspace shows the sentence (503)."""
+    from jobs.models import Job
+    from training.services.registry import model_register, project_sampling_models_set
+
+    prompt = prompt_create(project=project, conversation="Hi")
+    task_create(project=project, prompt=prompt, kind="dialogue")
+    a = _next(api, project)["assignment"]
+    project_sampling_models_set(project=project, models=[model_register(
+        name="policy-broker-down", backend="openai", location="http://127.0.0.1:9/v1", endpoint_model="none")])
+    response = api.post(f"/api/assignments/{a['id']}/suggestions/",
+                        {"conversation": [{"role": "user", "content": "Tell me a joke"}]}, format="json")
+    job = Job.objects.get(kind="suggest")
+    assert response.status_code == 503, response.content
+    assert response.json() == {"detail": f"Job {job.pk} is saved, but the task queue is unreachable (OperationalError): "
+                                         "it is sent again automatically and starts once the queue is back."}

@@ -9,10 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentState, Project
-from annotate.services.assignments import leases_expire, leases_withdraw
+from annotate.models import Project
+from annotate.services.assignments import leases_withdraw
 from labelers.models import Membership, Role
 from labelers.services.accounts import membership_set, user_create
 from labelers.services.quality import _require_admin, membership_resume
@@ -85,9 +84,8 @@ def member_remove(*, admin, project: Project, user) -> None:
     membership = _membership(project, user, lock=True)
     if user.pk == admin.pk:
         raise ValidationError("You cannot remove yourself; ask another admin.")
-    now = timezone.now()
-    Assignment.objects.filter(project=project, labeler=user, state=AssignmentState.ACTIVE).update(expires_at=now)
-    leases_expire(project=project, now=now)
+    # Each task, then its assignment, after the membership lock: the lock order of the lease path.
+    leases_withdraw(project=project, user=user)
     membership.delete()
 
 
