@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.roles import Role  # the global roles; a Membership's role is one of them
+
 # InstructGPT's metadata labels (Ouyang et al. 2022, appendix B), the default flag set.
 DEFAULT_FLAGS = [
     {"key": "fails_instruction", "label": "Fails to follow the instruction"},
@@ -83,7 +85,7 @@ class Project(models.Model):
         help_text="Policy versions this project samples candidates from.",
     )
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="labelers.Membership", related_name="projects"
+        settings.AUTH_USER_MODEL, through="annotate.Membership", related_name="projects"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -199,6 +201,40 @@ def validate_conversation(value):
             raise ValidationError(f"Message {i}: content must be a non-empty string.")
     if value[-1]["role"] != "user":
         raise ValidationError("A prompt's conversation must end with a user turn.")
+
+
+class QualificationStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+
+
+class Membership(models.Model):
+    """A user's role in one project, whether their work there is paused, and their screening.
+
+    Roles exist twice on purpose: a Django group (admin, reviewer, labeler) says what a person may
+    do in general; a Membership says what they may do in one project. A labeler reaches only the
+    projects they are a member of. The table keeps the name it had in the labelers app."""
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.LABELER)
+    is_paused = models.BooleanField(default=False, help_text="Paused labelers get no new work.")
+    paused_reason = models.TextField(blank=True)
+    qualification_status = models.CharField(
+        max_length=12, choices=QualificationStatus.choices, default=QualificationStatus.NOT_STARTED)
+    qualification_score = models.FloatField(null=True, blank=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    quality_since = models.DateTimeField(
+        null=True, blank=True, help_text="Pause checks count only results after this (set when an admin resumes).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "labelers_membership"
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_once")]
+
+    def __str__(self):
+        return f"{self.user} in {self.project} as {self.role}"
 
 
 class Prompt(models.Model):

@@ -9,11 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from annotate.models import Assignment, Demonstration, Project, Ranking, TaskCandidate
+from core.permissions import user_is_admin
+
+
+def projects_for_user(*, user) -> QuerySet:
+    """The projects the home page lists: every project for a site admin, else the user's own."""
+    if user_is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
 
 
 def project_for_member(*, user, project_id: int) -> Project:

@@ -27,6 +27,7 @@ from annotate.selectors import (
     position_map,
     project_cards,
     project_for_member,
+    projects_for_user,
 )
 from annotate.serializers import demonstration_input_validate, ranking_input_validate, skip_reason_validate
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
@@ -34,7 +35,7 @@ from annotate.services.submissions import RankingInput, demonstration_submit, ra
 from annotate.services.text import markdown_to_safe_html
 from core.errors import errors_text
 from core.jsonbody import JSONShapeError, json_loads
-from labelers.selectors import projects_for_user, user_is_admin
+from core.permissions import user_is_admin
 
 
 @login_required

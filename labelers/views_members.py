@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.models import Project
+from annotate.models import Membership, Project
 from core.permissions import user_is_admin
-from labelers.models import Membership, Role
+from core.roles import Role
 from labelers.selectors.members import project_members
 from labelers.services import members as svc
 from labelers.views import _project

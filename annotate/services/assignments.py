@@ -24,9 +24,18 @@ from django.db.models import Exists, F, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentState, Project, Task, TaskCandidate, TaskState
+from annotate import registry
+from annotate.models import (
+    Assignment,
+    AssignmentState,
+    Membership,
+    Project,
+    QualificationStatus,
+    Task,
+    TaskCandidate,
+    TaskState,
+)
 from annotate.selectors import assignment_refused, member_active, paused_message
-from labelers.models import Membership, QualificationStatus
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
 _rng = random.SystemRandom()
@@ -84,8 +93,6 @@ def _gold_pool(*, user, project: Project, screening: bool):
 def _screening_gate(*, user, project: Project, membership: Membership):
     """While a project requires qualification, a labeler who has not passed gets only screening
     tasks; returns the pool to draw from, or raises with the reason there is none."""
-    from labelers.services.quality import qualification_evaluate
-
     if membership.qualification_status == QualificationStatus.FAILED:
         raise PermissionDenied(
             f"You did not pass this project's screening (score {membership.qualification_score or 0:.0%}, "
@@ -97,7 +104,7 @@ def _screening_gate(*, user, project: Project, membership: Membership):
         raise PermissionDenied(
             "This project requires a screening before real work, but no screening tasks are set up yet; ask an admin.")
     # Every screening task is done: decide now (normally decided at the last screening submit).
-    status = qualification_evaluate(project=project, user=user)
+    status = registry.screening_decide(project=project, user=user)
     if status == QualificationStatus.FAILED:
         membership.refresh_from_db()
         return _screening_gate(user=user, project=project, membership=membership)
@@ -335,7 +342,5 @@ def assignment_skip(*, user, assignment_id: int, reason: str) -> Assignment:
     else:
         assignment_finish(assignment=assignment, state=AssignmentState.SKIPPED, now=now, skip_reason=reason[:2000])
     if assignment.task.is_screening:
-        from labelers.services.quality import qualification_maybe_decide
-
-        qualification_maybe_decide(project=assignment.project, user=user)
+        registry.screening_done(project=assignment.project, user=user)
     return assignment

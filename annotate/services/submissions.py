@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from annotate import registry
 from annotate.models import (
     AssignmentState,
     Demonstration,
@@ -24,7 +25,6 @@ from annotate.models import (
     TaskKind,
 )
 from annotate.services.assignments import _candidate_ids, assignment_finish, assignment_for_user, lease_check
-from labelers.services.quality import ranking_quality_record
 
 
 @dataclass
@@ -142,7 +142,7 @@ def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
     task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED,
                              task=assignment.task if live else None)
     # Gold score, qualification, consensus when the task completes, pause checks.
-    ranking_quality_record(ranking=ranking, task=task)
+    registry.ranking_scored(ranking=ranking, task=task)
     return ranking
 
 

@@ -1,9 +1,11 @@
 """A labeler asks the model for the next assistant turn of a dialogue: the rules of who may ask,
-when, and with what, before the "suggest" job starts (training.services.generation)."""
+when, and with what, before the starter the training app registers (annotate/registry.py)
+starts its "suggest" job."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from annotate import registry
 from annotate.models import Assignment, AssignmentState, validate_conversation
 from core.api import ServiceUnavailable
 
@@ -19,10 +21,7 @@ def suggestion_request(*, user, assignment: Assignment, conversation: list[dict]
     if assignment.state != AssignmentState.ACTIVE:
         raise ValidationError(f"This assignment is {assignment.state}.")
     validate_conversation(conversation)
-    from training.services.generation.start import suggest_model_default, suggestion_start
-
-    try:
-        suggest_model_default(assignment.project)
-    except ValidationError as exc:
-        raise SuggestionsUnavailable(f"Model suggestions are unavailable: {' '.join(exc.messages)}") from None
-    return suggestion_start(user=user, conversation=conversation, project=assignment.project)
+    start = registry.suggestion_starter()
+    if start is None:
+        raise SuggestionsUnavailable("Model suggestions are unavailable: no suggestion model is set up.")
+    return start(user=user, conversation=conversation, project=assignment.project)

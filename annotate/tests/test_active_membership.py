@@ -4,9 +4,8 @@ API or the page."""
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import Assignment, AssignmentState, Ranking, Task
+from annotate.models import Assignment, AssignmentState, Membership, Ranking, Task
 from annotate.services.assignments import task_next_for_labeler
-from labelers.models import Membership
 from labelers.services.members import member_pause, member_remove, member_unpause
 
 pytestmark = pytest.mark.django_db

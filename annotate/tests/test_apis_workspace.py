@@ -255,7 +255,7 @@ def test_ranking_and_next_keeps_the_answer_when_the_labeler_is_paused(api, label
                                                                     make_ranking_task):
     """The submission itself pauses the labeler (a wrong gold answer below the threshold): it is
     stored, and the next lease is refused with the reason."""
-    from labelers.models import Membership
+    from annotate.models import Membership
     from labelers.services.gold import task_mark_gold
 
     project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.6, 1

@@ -2,13 +2,13 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import Http404
 
+from annotate.models import Membership
 from core.permissions import admin_check, user_is_admin, user_is_reviewer
-from labelers.models import Membership, Role
+from core.roles import Role
 
-__all__ = ["admin_check", "project_for_role", "project_member", "project_role", "projects_for_user", "user_is_admin",
+__all__ = ["admin_check", "project_for_role", "project_member", "project_role", "user_is_admin",
            "user_is_reviewer"]
 
 
@@ -18,14 +18,6 @@ def project_role(*, user: AbstractBaseUser, project_id: int) -> str | None:
     if user_is_admin(user):
         return Role.ADMIN
     return Membership.objects.filter(user=user, project_id=project_id).values_list("role", flat=True).first()
-
-
-def projects_for_user(*, user: AbstractBaseUser) -> QuerySet:
-    from annotate.models import Project
-
-    if user_is_admin(user):
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user).distinct()
 
 
 def project_for_role(*, user: AbstractBaseUser, project_id: int, roles=("admin", "reviewer", "labeler")):

@@ -10,9 +10,9 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotate.models import Project
+from annotate.models import Membership, Project
 from annotate.services.assignments import leases_withdraw
-from labelers.models import Membership, Role
+from core.roles import Role
 from labelers.services.accounts import membership_set, user_create
 from labelers.services.quality import _require_admin, membership_resume
 

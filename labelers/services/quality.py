@@ -12,7 +12,9 @@ from django.utils import timezone
 from annotate.models import (
     Assignment,
     AssignmentState,
+    Membership,
     Project,
+    QualificationStatus,
     Ranking,
     RankingOutcome,
     ReviewStatus,
@@ -21,7 +23,7 @@ from annotate.models import (
 )
 from core.ranking import pair_counts
 from labelers import agreement
-from labelers.models import AlertKind, LabelerAlert, Membership, QualificationStatus, RankingQuality
+from labelers.models import AlertKind, LabelerAlert, RankingQuality
 from labelers.selectors.access import project_role, user_is_admin
 
 

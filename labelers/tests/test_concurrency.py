@@ -8,10 +8,9 @@ from collections import Counter
 import pytest
 from django.db import connection, connections, transaction
 
-from annotate.models import Assignment, AssignmentState, Ranking, Task, TaskState
+from annotate.models import Assignment, AssignmentState, Membership, Ranking, Task, TaskState
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
 from annotate.services.submissions import RankingInput, ranking_submit
-from labelers.models import Membership
 from labelers.services import membership_set
 
 N_LABELERS, N_TASKS, OVERLAP = 64, 200, 3
