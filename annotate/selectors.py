@@ -55,7 +55,7 @@ def assignment_refused(*, user, assignment_id: int) -> Exception:
     return Http404("No such assignment for you.")
 
 
-def assignment_of_user(*, user, assignment_id: int, project: Project | None = None) -> Assignment:
+def assignment_get(*, user, assignment_id: int, project: Project | None = None) -> Assignment:
     """The user's own assignment while they are an active member of its project (and, given
     `project`, in that project); otherwise Http404, or PermissionDenied while paused."""
     qs = (Assignment.objects.select_related("task", "task__prompt", "project")
@@ -123,7 +123,7 @@ def duration_label(ms: int) -> str:
 
 def project_cards(*, projects) -> dict[int, dict]:
     """{project id: {"open", "complete", "percent", "active_today"}} for the home page's cards:
-    real (not gold) tasks by state, and the labelers who took a task today."""
+    non-gold tasks by state, and the labelers who took a task today."""
     from django.db.models import Q
 
     from annotate.models import Task

@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from annotate.models import Assignment, AssignmentState, PreferenceStrength, RankingOutcome, TaskKind
 from annotate.selectors import (
-    assignment_of_user,
+    assignment_get,
     candidates_cut_off,
     candidates_shown,
     duration_label,
@@ -186,64 +186,54 @@ def demonstration_input_from_form(request, assignment):
     return demonstration_input_validate(user=request.user, assignment=assignment, data=data)
 
 
-def _open_assignment(request, project, assignment_id: int, *, skip: bool = False):
-    """(the labeler's assignment in this project, None), or (None, the answer to send): a paused
-    labeler is told why (403), and an answer to a submitted task is refused (409; the API's
-    retries stay idempotent, a page says so)."""
+def _write(request, project_id: int, assignment_id: int, write, done_message: str, *, skip: bool = False):
+    """The three workspace posts: the labeler's own assignment in this project (a paused labeler
+    is told why, 403; an answer to a submitted task is refused, 409: the API's retries stay
+    idempotent, a page says so), then `write(assignment)`, then the next task."""
+    project = project_for_member(user=request.user, project_id=project_id)
     try:
-        assignment = assignment_of_user(user=request.user, assignment_id=assignment_id, project=project)
+        assignment = assignment_get(user=request.user, assignment_id=assignment_id, project=project)
     except PermissionDenied as exc:
-        return None, _error(request, project, exc)
-    if assignment.state == AssignmentState.SUBMITTED and skip:
-        return None, _error(request, project, ValidationError("This task is already submitted."))
+        return _error(request, project, exc)
     if assignment.state == AssignmentState.SUBMITTED:
-        return None, _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
-    return assignment, None
+        if skip:
+            return _error(request, project, ValidationError("This task is already submitted."))
+        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
+    try:
+        write(assignment)
+    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
+        return _error(request, project, exc)
+    return _after_write(request, project, done_message)
 
 
 @login_required
 @require_POST
 def ranking_post(request, project_id: int, assignment_id: int):
-    project = project_for_member(user=request.user, project_id=project_id)
-    assignment, refused = _open_assignment(request, project, assignment_id)
-    if refused is not None:
-        return refused
-    try:
+    def write(assignment):
         data = ranking_input_from_form(request.POST, position_map(assignment=assignment))
         ranking_submit(user=request.user, assignment_id=assignment.pk, data=data)
-    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
-        return _error(request, project, exc)
-    return _after_write(request, project, "Ranking saved.")
+
+    return _write(request, project_id, assignment_id, write, "Ranking saved.")
 
 
 @login_required
 @require_POST
 def demonstration_post(request, project_id: int, assignment_id: int):
-    project = project_for_member(user=request.user, project_id=project_id)
-    assignment, refused = _open_assignment(request, project, assignment_id)
-    if refused is not None:
-        return refused
-    try:
+    def write(assignment):
         data = demonstration_input_from_form(request, assignment)
         demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
-    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
-        return _error(request, project, exc)
-    return _after_write(request, project, "Demonstration saved.")
+
+    return _write(request, project_id, assignment_id, write, "Demonstration saved.")
 
 
 @login_required
 @require_POST
 def skip_post(request, project_id: int, assignment_id: int):
-    project = project_for_member(user=request.user, project_id=project_id)
-    assignment, refused = _open_assignment(request, project, assignment_id, skip=True)
-    if refused is not None:
-        return refused
-    try:
+    def write(assignment):
         reason = skip_reason_validate({"reason": request.POST.get("reason", "")})
         assignment_skip(user=request.user, assignment_id=assignment.pk, reason=reason)
-    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
-        return _error(request, project, exc)
-    return _after_write(request, project, "Task skipped.")
+
+    return _write(request, project_id, assignment_id, write, "Task skipped.", skip=True)
 
 
 @login_required

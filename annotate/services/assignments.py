@@ -1,7 +1,7 @@
 """Handing out work: leases on tasks.
 
 Counters on Task (submissions_count, active_leases) change only under the task's row lock,
-so `submissions_count + active_leases <= submissions_required` always holds for real tasks.
+so `submissions_count + active_leases <= submissions_required` always holds for non-gold tasks.
 On PostgreSQL, concurrent labelers pass over each other's locked rows (FOR UPDATE SKIP LOCKED);
 on SQLite, transactions start IMMEDIATE, so writers take turns.
 
@@ -159,8 +159,8 @@ def _live_lease(*, user, project: Project, now) -> Assignment | None:
     return None if live is None else Assignment.objects.select_related("task__prompt", "project").get(pk=live)
 
 
-def _pick_real(*, user, project: Project) -> Task | None:
-    """The open real task closest to completion (after priority) this labeler has not had,
+def _pick_non_gold(*, user, project: Project) -> Task | None:
+    """The open non-gold task closest to completion (after priority) this labeler has not had,
     locked, its lease counted; rows other labelers hold are skipped (PostgreSQL)."""
     task = (Task.objects.select_related("prompt")
             .filter(project=project, state=TaskState.OPEN, is_gold=False,
@@ -208,7 +208,7 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
     elif project.gold_rate > 0 and _rng.random() < project.gold_rate:
         task = _gold_pool(user=user, project=project, screening=False).first()
     if task is None:
-        task = _pick_real(user=user, project=project)
+        task = _pick_non_gold(user=user, project=project)
     if task is None:
         return None
     candidates = dict(TaskCandidate.objects.filter(task=task).order_by("position")
@@ -222,15 +222,13 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
     return assignment
 
 
-def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assignment:
-    """The labeler's own assignment while they are an active member of its project; anyone
-    else's is reported as not found, and a paused labeler is told so (PermissionDenied). With
-    lock, the task row and then the assignment row are locked, in that order (call inside a
-    transaction); lease_check looks at the membership again when the row changed meanwhile."""
-    qs = Assignment.objects.select_related("task", "project").filter(member_active(user=user))
-    if lock:
-        qs = qs.select_for_update(of=("task", "self"))
-    assignment = qs.filter(pk=assignment_id, labeler=user).first()
+def assignment_lock(*, user, assignment_id: int) -> Assignment:
+    """The labeler's own assignment, its task row and then its row locked, in that order (call
+    inside a transaction), while they are an active member of its project; anyone else's is
+    reported as not found, and a paused labeler is told so (PermissionDenied). lease_check looks
+    at the membership again when the row changed while this statement waited for its locks."""
+    assignment = (Assignment.objects.select_related("task", "project").filter(member_active(user=user))
+                  .select_for_update(of=("task", "self")).filter(pk=assignment_id, labeler=user).first())
     if assignment is None:
         refused = assignment_refused(user=user, assignment_id=assignment_id)
         if isinstance(refused, Http404):
@@ -282,7 +280,7 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
 def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reason: str = "",
                       task: Task | None = None) -> Task:
     """Close an active lease and update the task's counters. Call inside a transaction; pass
-    `task` only if it was read after taking its row lock (e.g. by assignment_for_user)."""
+    `task` only if it was read after taking its row lock (e.g. by assignment_lock)."""
     now = now or timezone.now()
     if task is None:
         task = Task.objects.select_for_update().get(pk=assignment.task_id)
@@ -309,7 +307,7 @@ def lease_renew(*, user, assignment_id: int, now=None) -> Assignment:
     meanwhile is taken back if the task still needs an answer (lease_check); otherwise the
     labeler is told now, not at submit time."""
     now = now or timezone.now()
-    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    assignment = assignment_lock(user=user, assignment_id=assignment_id)
     if assignment.state in (AssignmentState.SUBMITTED, AssignmentState.SKIPPED):
         raise ValidationError(f"This task was already {assignment.state}; there is no lease to renew.")
     if assignment.state != AssignmentState.ACTIVE:
@@ -328,7 +326,7 @@ def assignment_skip(*, user, assignment_id: int, reason: str) -> Assignment:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why you skip this task.")
-    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    assignment = assignment_lock(user=user, assignment_id=assignment_id)
     if assignment.state == AssignmentState.SKIPPED:
         return assignment
     if assignment.state == AssignmentState.SUBMITTED:

@@ -16,7 +16,7 @@ class SuggestionsUnavailable(ServiceUnavailable):
 
 def suggestion_request(*, user, assignment: Assignment, conversation: list[dict]):
     """Start a "suggest" job for the labeler's assignment (read with annotate.selectors.
-    assignment_of_user: their own) while it is active; the conversation must end with a user
+    assignment_get: their own) while it is active; the conversation must end with a user
     turn. Returns the Job; the labeler polls /api/jobs/{id}/ for its text."""
     if assignment.state != AssignmentState.ACTIVE:
         raise ValidationError(f"This assignment is {assignment.state}.")

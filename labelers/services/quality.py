@@ -44,7 +44,7 @@ def ranking_quality_record(*, ranking: Ranking, task: Task) -> RankingQuality | 
         else:
             labeler_gold_check(project=project, user=ranking.labeler)
     elif task.state == TaskState.COMPLETE and task.submissions_required >= 2:
-        # Rows for real tasks are written here, when there is a consensus to compare with.
+        # Rows for non-gold tasks are written here, when there is a consensus to compare with.
         task_consensus_record(task=task)
     return quality
 
