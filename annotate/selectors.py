@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -37,11 +37,13 @@ def paused_message(reason: str) -> str:
     return f"Your work on this project is paused: {reason or 'ask an admin'}."
 
 
-def member_active(*, user) -> Exists:
-    """A filter for rows with a project_id: the user is a member of that project and not paused.
+def member_active(*, user) -> Q:
+    """A filter for assignments: the user is a member of the assignment's project and not paused.
     Only active members read, submit, skip or renew their assignments; a removed member's work
-    was handed back to the pool, and a paused one's is refused until an admin resumes them."""
-    return Exists(user.memberships.filter(project_id=OuterRef("project_id"), is_paused=False))
+    was handed back to the pool, and a paused one's is refused until an admin resumes them. A
+    join, not a subquery: a (project, user) pair has one membership at most, and a join costs the
+    ORM less to build on the submit path."""
+    return Q(project__memberships__user=user, project__memberships__is_paused=False)
 
 
 def assignment_refused(*, user, assignment_id: int) -> Exception:
