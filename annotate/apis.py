@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Assignment, TaskKind
-from annotate.selectors import assignment_of_user, candidates_shown, labeler_progress_today, project_for_member
+from annotate.selectors import assignment_get, candidates_shown, labeler_progress_today, project_for_member
 from annotate.serializers import (
     DemonstrationInputSerializer,
     MessageSerializer,
@@ -76,7 +76,7 @@ def _next(assignment: Assignment | None) -> dict:
 
 
 def _assignment(request, assignment_id: int) -> Assignment:
-    return assignment_of_user(user=request.user, assignment_id=assignment_id)
+    return assignment_get(user=request.user, assignment_id=assignment_id)
 
 
 class AssignmentNextApi(APIView):

@@ -118,7 +118,8 @@ class ProjectForm(forms.ModelForm):
     task_kinds = forms.TypedMultipleChoiceField(
         choices=TaskKind.choices, widget=forms.CheckboxSelectMultiple, required=False,
         help_text="What labelers do in this project.")
-    lease_seconds = MinutesField(label="Lease (minutes)", min_value=0, widget=forms.NumberInput(attrs={"min": 1}),
+    lease_seconds = MinutesField(label="Lease (minutes)", min_value=0,
+                                 widget=forms.NumberInput(attrs={"min": 1, "max": Project.MAX_LEASE_SECONDS // 60}),
                                  help_text="How long a labeler holds a task before it goes back to the pool "
                                            "(renewed while their tab is open).")
     rating_scale = RatingScaleField(label="Rating scale", help_text="Name and range of the rating labelers give "

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.roles import Role  # the global roles; a Membership's role is one of them
+
 # InstructGPT's metadata labels (Ouyang et al. 2022, appendix B), the default flag set.
 DEFAULT_FLAGS = [
     {"key": "fails_instruction", "label": "Fails to follow the instruction"},
@@ -28,6 +30,8 @@ DEFAULT_FLAGS = [
 ]
 FLAG_KEY = re.compile(r"[a-z0-9_]{1,50}")
 DEFAULT_RATING_SCALE = {"name": "overall", "label": "Overall quality", "min": 1, "max": 7}
+# A lease past a week only keeps a task from the pool: the workspace renews a lease while its tab is open.
+LEASE_SECONDS_MIN, LEASE_SECONDS_MAX = 60, 7 * 24 * 3600
 
 
 def default_flags():
@@ -56,7 +60,7 @@ class Project(models.Model):
     k = models.PositiveSmallIntegerField("candidates per ranking task", default=4)
     submissions_required = models.PositiveSmallIntegerField("submissions per task (overlap)", default=1)
     rating_scale = models.JSONField(default=default_rating_scale)
-    flags = models.JSONField(default=default_flags)
+    flags = models.JSONField(default=default_flags, blank=True)  # a project may offer no flags
     lease_seconds = models.PositiveIntegerField(default=settings.DEFAULT_LEASE_SECONDS)
     # Label quality (labelers/services/quality.py). Rates and thresholds are fractions in [0, 1];
     # a threshold of 0 turns its check off.
@@ -81,7 +85,7 @@ class Project(models.Model):
         help_text="Policy versions this project samples candidates from.",
     )
     members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="labelers.Membership", related_name="projects"
+        settings.AUTH_USER_MODEL, through="annotate.Membership", related_name="projects"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -89,6 +93,8 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(k__gte=2, k__lte=9), name="project_k_2_to_9"),
             models.CheckConstraint(condition=Q(submissions_required__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_seconds__gte=LEASE_SECONDS_MIN, lease_seconds__lte=LEASE_SECONDS_MAX),
+                                   name="project_lease_a_minute_to_a_week"),
             models.CheckConstraint(
                 condition=Q(gold_rate__gte=0, gold_rate__lte=1, qualification_pass_mark__gte=0,
                             qualification_pass_mark__lte=1, pause_below_gold_accuracy__gte=0,
@@ -105,7 +111,7 @@ class Project(models.Model):
     # Single-row rules of a project, all checked at once so a form can show every problem together.
     FRACTIONS = ("gold_rate", "qualification_pass_mark", "pause_below_gold_accuracy", "pause_below_agreement",
                  "review_sample_rate", "review_flag_below")
-    MIN_LEASE_SECONDS = 60
+    MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = LEASE_SECONDS_MIN, LEASE_SECONDS_MAX
     MAX_FLAGS = 30
 
     def clean(self):
@@ -126,6 +132,8 @@ class Project(models.Model):
             error("submissions_required", "Each task needs at least one submission.")
         if self.lease_seconds is not None and self.lease_seconds < self.MIN_LEASE_SECONDS:
             error("lease_seconds", "A lease lasts at least a minute.")
+        if self.lease_seconds is not None and self.lease_seconds > self.MAX_LEASE_SECONDS:
+            error("lease_seconds", f"A lease lasts at most a week ({self.MAX_LEASE_SECONDS // 60} minutes).")
         for name in self.FRACTIONS:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
@@ -193,6 +201,40 @@ def validate_conversation(value):
             raise ValidationError(f"Message {i}: content must be a non-empty string.")
     if value[-1]["role"] != "user":
         raise ValidationError("A prompt's conversation must end with a user turn.")
+
+
+class QualificationStatus(models.TextChoices):
+    NOT_STARTED = "not_started", "Not started"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+
+
+class Membership(models.Model):
+    """A user's role in one project, whether their work there is paused, and their screening.
+
+    Roles exist twice on purpose: a Django group (admin, reviewer, labeler) says what a person may
+    do in general; a Membership says what they may do in one project. A labeler reaches only the
+    projects they are a member of. The table keeps the name it had in the labelers app."""
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.LABELER)
+    is_paused = models.BooleanField(default=False, help_text="Paused labelers get no new work.")
+    paused_reason = models.TextField(blank=True)
+    qualification_status = models.CharField(
+        max_length=12, choices=QualificationStatus.choices, default=QualificationStatus.NOT_STARTED)
+    qualification_score = models.FloatField(null=True, blank=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    quality_since = models.DateTimeField(
+        null=True, blank=True, help_text="Pause checks count only results after this (set when an admin resumes).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "labelers_membership"
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_once")]
+
+    def __str__(self):
+        return f"{self.user} in {self.project} as {self.role}"
 
 
 class Prompt(models.Model):

@@ -8,11 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from django.db.models import Count, Sum
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from annotate.models import Assignment, Demonstration, Project, Ranking, TaskCandidate
+from core.permissions import user_is_admin
+
+
+def projects_for_user(*, user) -> QuerySet:
+    """The projects the home page lists: every project for a site admin, else the user's own."""
+    if user_is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user).distinct()
 
 
 def project_for_member(*, user, project_id: int) -> Project:
@@ -24,13 +33,40 @@ def project_for_member(*, user, project_id: int) -> Project:
     return project
 
 
-def assignment_of_user(*, user, assignment_id: int) -> Assignment:
-    assignment = (
-        Assignment.objects.select_related("task", "task__prompt", "project")
-        .filter(pk=assignment_id, labeler=user).first()
-    )
+def paused_message(reason: str) -> str:
+    return f"Your work on this project is paused: {reason or 'ask an admin'}."
+
+
+def member_active(*, user) -> Q:
+    """A filter for assignments: the user is a member of the assignment's project and not paused.
+    Only active members read, submit, skip or renew their assignments; a removed member's work
+    was handed back to the pool, and a paused one's is refused until an admin resumes them. A
+    join, not a subquery: a (project, user) pair has one membership at most, and a join costs the
+    ORM less to build on the submit path."""
+    return Q(project__memberships__user=user, project__memberships__is_paused=False)
+
+
+def assignment_refused(*, user, assignment_id: int) -> Exception:
+    """Why the user cannot reach this assignment: paused in its project (PermissionDenied, with
+    the reason), otherwise not found, as for anyone else's assignment."""
+    project_id = (Assignment.objects.filter(pk=assignment_id, labeler=user)
+                  .values_list("project_id", flat=True).first())
+    paused = user.memberships.filter(project_id=project_id, is_paused=True).values_list("paused_reason").first()
+    if project_id is not None and paused is not None:
+        return PermissionDenied(paused_message(paused[0]))
+    return Http404("No such assignment for you.")
+
+
+def assignment_get(*, user, assignment_id: int, project: Project | None = None) -> Assignment:
+    """The user's own assignment while they are an active member of its project (and, given
+    `project`, in that project); otherwise Http404, or PermissionDenied while paused."""
+    qs = (Assignment.objects.select_related("task", "task__prompt", "project")
+          .filter(member_active(user=user), pk=assignment_id, labeler=user))
+    if project is not None:
+        qs = qs.filter(project=project)
+    assignment = qs.first()
     if assignment is None:
-        raise Http404("No such assignment for you.")
+        raise assignment_refused(user=user, assignment_id=assignment_id)
     return assignment
 
 
@@ -89,7 +125,7 @@ def duration_label(ms: int) -> str:
 
 def project_cards(*, projects) -> dict[int, dict]:
     """{project id: {"open", "complete", "percent", "active_today"}} for the home page's cards:
-    real (not gold) tasks by state, and the labelers who took a task today."""
+    non-gold tasks by state, and the labelers who took a task today."""
     from django.db.models import Q
 
     from annotate.models import Task

@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from annotate.models import Assignment, AssignmentState, PreferenceStrength, RankingOutcome, TaskKind
 from annotate.selectors import (
-    assignment_of_user,
+    assignment_get,
     candidates_cut_off,
     candidates_shown,
     duration_label,
@@ -27,6 +27,7 @@ from annotate.selectors import (
     position_map,
     project_cards,
     project_for_member,
+    projects_for_user,
 )
 from annotate.serializers import demonstration_input_validate, ranking_input_validate, skip_reason_validate
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
@@ -34,7 +35,7 @@ from annotate.services.submissions import RankingInput, demonstration_submit, ra
 from annotate.services.text import markdown_to_safe_html
 from core.errors import errors_text
 from core.jsonbody import JSONShapeError, json_loads
-from labelers.selectors import projects_for_user, user_is_admin
+from core.permissions import user_is_admin
 
 
 @login_required
@@ -120,6 +121,8 @@ ALREADY_SUBMITTED = ("You already submitted this task (in another tab or window)
 def _error(request, project, exc: Exception, status: int = 400):
     """A refused write: htmx shows the message and keeps the labeler's work on the page;
     without JavaScript the message is flashed on the workspace."""
+    if isinstance(exc, PermissionDenied):
+        status = 403
     if isinstance(exc, serializers.ValidationError):
         text = errors_text(exc.detail)
     else:
@@ -183,49 +186,54 @@ def demonstration_input_from_form(request, assignment):
     return demonstration_input_validate(user=request.user, assignment=assignment, data=data)
 
 
+def _write(request, project_id: int, assignment_id: int, write, done_message: str, *, skip: bool = False):
+    """The three workspace posts: the labeler's own assignment in this project (a paused labeler
+    is told why, 403; an answer to a submitted task is refused, 409: the API's retries stay
+    idempotent, a page says so), then `write(assignment)`, then the next task."""
+    project = project_for_member(user=request.user, project_id=project_id)
+    try:
+        assignment = assignment_get(user=request.user, assignment_id=assignment_id, project=project)
+    except PermissionDenied as exc:
+        return _error(request, project, exc)
+    if assignment.state == AssignmentState.SUBMITTED:
+        if skip:
+            return _error(request, project, ValidationError("This task is already submitted."))
+        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
+    try:
+        write(assignment)
+    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
+        return _error(request, project, exc)
+    return _after_write(request, project, done_message)
+
+
 @login_required
 @require_POST
 def ranking_post(request, project_id: int, assignment_id: int):
-    project = project_for_member(user=request.user, project_id=project_id)
-    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
-    if assignment.state == AssignmentState.SUBMITTED:  # the API's retries stay idempotent; a page says so
-        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
-    try:
+    def write(assignment):
         data = ranking_input_from_form(request.POST, position_map(assignment=assignment))
         ranking_submit(user=request.user, assignment_id=assignment.pk, data=data)
-    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
-        return _error(request, project, exc)
-    return _after_write(request, project, "Ranking saved.")
+
+    return _write(request, project_id, assignment_id, write, "Ranking saved.")
 
 
 @login_required
 @require_POST
 def demonstration_post(request, project_id: int, assignment_id: int):
-    project = project_for_member(user=request.user, project_id=project_id)
-    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
-    if assignment.state == AssignmentState.SUBMITTED:
-        return _error(request, project, ValidationError(ALREADY_SUBMITTED), status=409)
-    try:
+    def write(assignment):
         data = demonstration_input_from_form(request, assignment)
         demonstration_submit(user=request.user, assignment_id=assignment.pk, data=data)
-    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
-        return _error(request, project, exc)
-    return _after_write(request, project, "Demonstration saved.")
+
+    return _write(request, project_id, assignment_id, write, "Demonstration saved.")
 
 
 @login_required
 @require_POST
 def skip_post(request, project_id: int, assignment_id: int):
-    project = project_for_member(user=request.user, project_id=project_id)
-    assignment = assignment_of_user(user=request.user, assignment_id=assignment_id)
-    if assignment.state == AssignmentState.SUBMITTED:
-        return _error(request, project, ValidationError("This task is already submitted."))
-    try:
+    def write(assignment):
         reason = skip_reason_validate({"reason": request.POST.get("reason", "")})
         assignment_skip(user=request.user, assignment_id=assignment.pk, reason=reason)
-    except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
-        return _error(request, project, exc)
-    return _after_write(request, project, "Task skipped.")
+
+    return _write(request, project_id, assignment_id, write, "Task skipped.", skip=True)
 
 
 @login_required

@@ -111,8 +111,16 @@ def django_setup(db_url: str, data_dir: str) -> None:
 def seed_project(name: str, records: list[dict], users: list) -> int:
     """A ranking project with overlap 1 and one task per record, written in bulk (the services
     are exercised by the HTTP calls, not by the setup)."""
-    from annotate.models import Candidate, Project, Prompt, Task, TaskCandidate, conversation_hash, split_bucket
-    from labelers.models import Membership
+    from annotate.models import (
+        Candidate,
+        Membership,
+        Project,
+        Prompt,
+        Task,
+        TaskCandidate,
+        conversation_hash,
+        split_bucket,
+    )
 
     project = Project.objects.create(name=name, task_kinds=["ranking"], k=4, submissions_required=1, gold_rate=0)
     prompts = []

@@ -1,19 +1,13 @@
-"""The one Celery app. Queues, and which worker consumes each:
-
-- ``default``     small housekeeping (the job sweeper, test jobs): the main worker.
-- ``exports``     export snapshots and imports: the main worker.
-- ``generation``  candidate sampling, loads models: the main worker (docker compose: same worker).
-- ``training``    reward / policy training subprocesses: the training worker, concurrency 1.
-
-`make run` starts one worker consuming all four; docker-compose.yml splits training off.
-"""
+"""The one Celery app. Its queues, and which worker consumes each, are in jobs/queues.py."""
 import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from jobs.queues import QUEUES
 
-QUEUES = ("default", "exports", "generation", "training")
+__all__ = ["QUEUES", "app"]
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("ranklab")
 app.config_from_object("django.conf:settings", namespace="CELERY")

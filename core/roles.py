@@ -1,5 +1,5 @@
 """The global roles: a Django group per role says what a person may do in general (a
-labelers.Membership says what they may do in one project)."""
+annotate.Membership says what they may do in one project)."""
 from django.db import models
 
 

@@ -7,7 +7,7 @@ module imports no app:
                       queue="exports", idempotent=True)
 
 A handler is `handler(job, ctx) -> dict | None` (ctx: jobs.services.JobContext); its dict is the
-job's result. The queue must be one of config.celery_app.QUEUES.
+job's result. The queue must be one of jobs.queues.QUEUES.
 """
 from __future__ import annotations
 

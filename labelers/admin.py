@@ -1,7 +1,8 @@
 from django.contrib import admin
 
 from annotate.admin import ProjectAdmin
-from labelers.models import LabelerAlert, Membership, RankingQuality
+from annotate.models import Membership
+from labelers.models import LabelerAlert, RankingQuality
 
 
 class MembershipInline(admin.TabularInline):

@@ -20,19 +20,15 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Project, ReviewStatus, Task
+from annotate.models import ReviewStatus
 from labelers.models import LabelerAlert
-from labelers.selectors.access import project_for_role, project_member, project_role
+from labelers.selectors.access import ADMINS, STAFF, project_and_role, project_for_role, project_member, task_for_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_queue, task_consensus
 from labelers.selectors.stats import labeler_stats, open_alerts, project_quality
 from labelers.services.gold import gold_access_check, task_mark_gold
 from labelers.services.quality import alert_resolve, membership_resume, qualification_override
 from labelers.services.review import review_access_check, submission_review
-
-
-def _project(request, project_id: int, roles=("admin", "reviewer", "labeler")) -> tuple[Project, str]:
-    return project_for_role(user=request.user, project_id=project_id, roles=roles)
 
 
 class LabelerStatsOutput(serializers.Serializer):
@@ -61,7 +57,7 @@ class LabelerStatsOutput(serializers.Serializer):
 class LabelerStatsApi(APIView):
     @extend_schema(responses=LabelerStatsOutput(many=True))
     def get(self, request, project_id: int):
-        project, role = _project(request, project_id)
+        project, role = project_and_role(user=request.user, project_id=project_id)
         only = None if role in ("admin", "reviewer") else [request.user.pk]
         rows = labeler_stats(project=project, user_ids=only)
         return Response(LabelerStatsOutput(rows, many=True).data)
@@ -86,7 +82,7 @@ class ProjectQualityApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, project_id: int):
-        project, _ = _project(request, project_id, roles=("admin", "reviewer"))
+        project = project_for_role(user=request.user, project_id=project_id, roles=STAFF)
         return Response(self.OutputSerializer(project_quality(project=project)).data)
 
 
@@ -107,7 +103,7 @@ class ReviewQueueApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("mode", str, enum=list(MODES))], responses=OutputSerializer(many=True))
     def get(self, request, project_id: int):
-        project, _ = _project(request, project_id, roles=("admin", "reviewer"))
+        project = project_for_role(user=request.user, project_id=project_id, roles=STAFF)
         mode = request.query_params.get("mode", "all")
         if mode not in MODES:
             raise exceptions.ValidationError({"mode": f"Choose from {', '.join(MODES)}."})
@@ -152,7 +148,7 @@ class CalibrationApi(APIView):
         "summary": serializers.DictField(), "reviews": serializers.ListField(child=serializers.DictField()),
         "items": serializers.ListField(child=serializers.DictField())}))
     def get(self, request, project_id: int):
-        project, _ = _project(request, project_id)
+        project = project_for_role(user=request.user, project_id=project_id)
         data = calibration_for_labeler(project=project, user=request.user)
         items = [{"task": i["task"].pk, "ranking": i["ranking"].pk, "mine": i["mine"], "consensus": i["consensus"],
                   "gold": i["gold"], "agreement": i["agreement"], "gold_score": i["gold_score"],
@@ -172,7 +168,7 @@ class AlertOutput(serializers.ModelSerializer):
 class AlertListApi(APIView):
     @extend_schema(responses=AlertOutput(many=True))
     def get(self, request, project_id: int):
-        project, _ = _project(request, project_id, roles=("admin",))
+        project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
         return Response(AlertOutput(open_alerts(project=project), many=True).data)
 
 
@@ -198,7 +194,7 @@ def _membership_data(m) -> dict:
 class LabelerResumeApi(APIView):
     @extend_schema(request=None, responses=MembershipOutput)
     def post(self, request, project_id: int, user_id: int):
-        project, _ = _project(request, project_id, roles=("admin",))
+        project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
         m = membership_resume(admin=request.user, project=project, user=project_member(project=project, user_id=user_id))
         return Response(_membership_data(m))
 
@@ -212,7 +208,7 @@ class LabelerQualificationApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=MembershipOutput)
     def post(self, request, project_id: int, user_id: int):
-        project, _ = _project(request, project_id, roles=("admin",))
+        project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         m = qualification_override(admin=request.user, project=project, user=project_member(project=project, user_id=user_id),
@@ -248,8 +244,4 @@ class TaskConsensusApi(APIView):
         "agreement": serializers.FloatField(allow_null=True),
         "method": serializers.CharField()}))
     def get(self, request, task_id: int):
-        task = Task.objects.filter(pk=task_id).first()
-        if task is None or project_role(user=request.user, project_id=task.project_id) is None:
-            raise exceptions.NotFound("No such task.")
-        _project(request, task.project_id, roles=("admin", "reviewer"))
-        return Response(task_consensus(task=task))
+        return Response(task_consensus(task=task_for_role(user=request.user, task_id=task_id, roles=STAFF)))

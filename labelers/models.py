@@ -1,40 +1,10 @@
-"""Accounts, roles and per-project membership.
+"""Label quality: each ranking's scores (RankingQuality) and what admins are told (LabelerAlert).
 
-Roles exist twice on purpose: a Django group (admin, reviewer, labeler) says what a person may
-do in general; a Membership says what they may do in one project. A labeler reaches only the
-projects they are a member of.
+Membership (a user's role in one project, pause and qualification) lives in annotate.models,
+below this app: the lease path reads it on every call.
 """
 from django.conf import settings
 from django.db import models
-
-from core.roles import Role  # the global roles; a Membership's role is one of them
-
-
-class QualificationStatus(models.TextChoices):
-    NOT_STARTED = "not_started", "Not started"
-    PASSED = "passed", "Passed"
-    FAILED = "failed", "Failed"
-
-
-class Membership(models.Model):
-    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.LABELER)
-    is_paused = models.BooleanField(default=False, help_text="Paused labelers get no new work.")
-    paused_reason = models.TextField(blank=True)
-    qualification_status = models.CharField(
-        max_length=12, choices=QualificationStatus.choices, default=QualificationStatus.NOT_STARTED)
-    qualification_score = models.FloatField(null=True, blank=True)
-    qualified_at = models.DateTimeField(null=True, blank=True)
-    quality_since = models.DateTimeField(
-        null=True, blank=True, help_text="Pause checks count only results after this (set when an admin resumes).")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_once")]
-
-    def __str__(self):
-        return f"{self.user} in {self.project} as {self.role}"
 
 
 class RankingQuality(models.Model):

@@ -9,9 +9,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotate.models import Project, ReviewStatus
+from annotate.models import ReviewStatus
 from core import charts
-from labelers.selectors.access import project_for_role, project_member, project_role
+from labelers.selectors.access import ADMINS, STAFF, project_for_role, project_member, project_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_detail, review_queue
 from labelers.selectors.stats import (
@@ -26,13 +26,9 @@ from labelers.services.quality import alert_resolve, membership_resume, qualific
 from labelers.services.review import KINDS, submission_review
 
 
-def _project(request, project_id: int, roles=("admin", "reviewer", "labeler")) -> Project:
-    return project_for_role(user=request.user, project_id=project_id, roles=roles)[0]
-
-
 @login_required
 def project_labelers(request, project_id: int):
-    project = _project(request, project_id, roles=("admin", "reviewer"))
+    project = project_for_role(user=request.user, project_id=project_id, roles=STAFF)
     rows = labeler_stats(project=project)
     workers = [r for r in rows if r["tasks_done"] or r["skips"] or r["role"] == "labeler"]
     summary = project_quality(project=project)
@@ -64,7 +60,7 @@ def project_labelers(request, project_id: int):
 @require_POST
 @login_required
 def labeler_resume(request, project_id: int, user_id: int):
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     user = project_member(project=project, user_id=user_id)
     membership_resume(admin=request.user, project=project, user=user)
     messages.success(request, f"{user.username} can work again.")
@@ -74,7 +70,7 @@ def labeler_resume(request, project_id: int, user_id: int):
 @require_POST
 @login_required
 def labeler_qualify(request, project_id: int, user_id: int):
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     user = project_member(project=project, user_id=user_id)
     passed = request.POST.get("passed") == "1"
     qualification_override(admin=request.user, project=project, user=user, passed=passed)
@@ -85,14 +81,14 @@ def labeler_qualify(request, project_id: int, user_id: int):
 @require_POST
 @login_required
 def alert_resolve_view(request, project_id: int, alert_id: int):
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     alert_resolve(admin=request.user, alert_id=alert_id)
     return redirect("labelers:project", project_id=project.pk)
 
 
 @login_required
 def review_queue_view(request, project_id: int):
-    project = _project(request, project_id, roles=("admin", "reviewer"))
+    project = project_for_role(user=request.user, project_id=project_id, roles=STAFF)
     mode = request.GET.get("mode", "all")
     if mode not in MODES:
         mode = "all"
@@ -103,7 +99,7 @@ def review_queue_view(request, project_id: int):
 
 @login_required
 def review_submission_view(request, project_id: int, kind: str, submission_id: int):
-    project = _project(request, project_id, roles=("admin", "reviewer"))
+    project = project_for_role(user=request.user, project_id=project_id, roles=STAFF)
     model = KINDS.get(kind)
     if model is None:
         raise Http404("No such kind of submission.")
@@ -130,7 +126,7 @@ def review_submission_view(request, project_id: int, kind: str, submission_id: i
 @login_required
 def task_gold_view(request, project_id: int, kind: str, submission_id: int):
     """Make the reviewed task gold, with this ranking or the others' consensus as its answer."""
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     ranking = get_object_or_404(KINDS["ranking"], pk=submission_id, task__project=project)
     detail = review_detail(kind="ranking", submission=ranking)
     source = request.POST.get("answer")
@@ -151,6 +147,6 @@ def task_gold_view(request, project_id: int, kind: str, submission_id: int):
 
 @login_required
 def calibration_view(request, project_id: int):
-    project = _project(request, project_id)
+    project = project_for_role(user=request.user, project_id=project_id)
     data = calibration_for_labeler(project=project, user=request.user)
     return render(request, "labelers/calibration.html", {"project": project, **data})

@@ -8,15 +8,15 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.models import Project
 from core.permissions import user_is_admin
-from labelers.models import Membership, Role
+from core.roles import Role
+from labelers.selectors.access import ADMINS, project_for_role, project_member
 from labelers.selectors.members import project_members
 from labelers.services import members as svc
-from labelers.views import _project
 
 
 class MemberAddForm(forms.Form):
@@ -64,14 +64,14 @@ def _errors(form, exc: ValidationError):
 
 @login_required
 def members(request, project_id: int):
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     return _page(request, project)
 
 
 @login_required
 @require_POST
 def member_add(request, project_id: int):
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     form = MemberAddForm(request.POST, prefix="add")
     if form.is_valid():
         try:
@@ -88,7 +88,7 @@ def member_add(request, project_id: int):
 @login_required
 @require_POST
 def account_create(request, project_id: int):
-    project = _project(request, project_id, roles=("admin",))
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
     form = AccountCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -106,17 +106,12 @@ def account_create(request, project_id: int):
     return _page(request, project, create_form=form, status=400)
 
 
-def _member(project, user_id):
-    membership = get_object_or_404(Membership.objects.select_related("user"), project=project, user_id=user_id)
-    return membership.user
-
-
 @login_required
 @require_POST
 def member_change(request, project_id: int, user_id: int):
     """One endpoint per row's buttons: action = role | pause | unpause | remove."""
-    project = _project(request, project_id, roles=("admin",))
-    user = _member(project, user_id)
+    project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
+    user = project_member(project=project, user_id=user_id)
     action = request.POST.get("action", "")
     try:
         if action == "role":

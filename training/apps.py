@@ -6,6 +6,7 @@ class TrainingConfig(AppConfig):
     verbose_name = "Training and models"
 
     def ready(self):
+        from annotate.registry import register_suggestion_starter
         from exports.registry import register_model_lookups
         from jobs.registry import job_finished_hook_add, job_links_add, register_job_kind
         from training.services.rounds.flow import round_job_finished
@@ -30,6 +31,8 @@ class TrainingConfig(AppConfig):
         # Exports name the models that wrote candidates, and imports link them, without importing training.
         register_model_lookups(by_name="training.services.registry.models_by_name",
                                names="training.services.registry.model_names")
+        # The workspace's "suggest" button, without annotate importing training.
+        register_suggestion_starter("training.services.generation.start.suggestion_for_labeler")
 
 
 def _produced_models(job) -> list[tuple[str, str]]:

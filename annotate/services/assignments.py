@@ -1,7 +1,7 @@
 """Handing out work: leases on tasks.
 
 Counters on Task (submissions_count, active_leases) change only under the task's row lock,
-so `submissions_count + active_leases <= submissions_required` always holds for real tasks.
+so `submissions_count + active_leases <= submissions_required` always holds for non-gold tasks.
 On PostgreSQL, concurrent labelers pass over each other's locked rows (FOR UPDATE SKIP LOCKED);
 on SQLite, transactions start IMMEDIATE, so writers take turns.
 
@@ -21,10 +21,21 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef
+from django.http import Http404
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentState, Project, Task, TaskCandidate, TaskState
-from labelers.models import Membership, QualificationStatus
+from annotate import registry
+from annotate.models import (
+    Assignment,
+    AssignmentState,
+    Membership,
+    Project,
+    QualificationStatus,
+    Task,
+    TaskCandidate,
+    TaskState,
+)
+from annotate.selectors import assignment_refused, member_active, paused_message
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
 _rng = random.SystemRandom()
@@ -36,8 +47,20 @@ def leases_expire(*, project: Project | int | None = None, now=None) -> int:
     stale = Assignment.objects.filter(state=AssignmentState.ACTIVE, expires_at__lte=now)
     if project is not None:
         stale = stale.filter(project=project)
+    return _leases_close(stale, now=now)
+
+
+def leases_withdraw(*, project: Project, user, now=None) -> int:
+    """Hand the labeler's live leases in the project back to the pool now (an admin removed or
+    paused them). Call holding the membership's row lock: each task, then its assignment, is
+    locked after it, in the lock order."""
+    live = Assignment.objects.filter(project=project, labeler=user, state=AssignmentState.ACTIVE)
+    return _leases_close(live, now=now or timezone.now())
+
+
+def _leases_close(leases, *, now) -> int:
     expired = 0
-    for assignment_id, task_id in stale.values_list("pk", "task_id")[:500]:
+    for assignment_id, task_id in leases.values_list("pk", "task_id")[:500]:
         with transaction.atomic():
             Task.objects.select_for_update().filter(pk=task_id).first()
             if Assignment.objects.filter(pk=assignment_id, state=AssignmentState.ACTIVE).update(
@@ -70,8 +93,6 @@ def _gold_pool(*, user, project: Project, screening: bool):
 def _screening_gate(*, user, project: Project, membership: Membership):
     """While a project requires qualification, a labeler who has not passed gets only screening
     tasks; returns the pool to draw from, or raises with the reason there is none."""
-    from labelers.services.quality import qualification_evaluate
-
     if membership.qualification_status == QualificationStatus.FAILED:
         raise PermissionDenied(
             f"You did not pass this project's screening (score {membership.qualification_score or 0:.0%}, "
@@ -83,7 +104,7 @@ def _screening_gate(*, user, project: Project, membership: Membership):
         raise PermissionDenied(
             "This project requires a screening before real work, but no screening tasks are set up yet; ask an admin.")
     # Every screening task is done: decide now (normally decided at the last screening submit).
-    status = qualification_evaluate(project=project, user=user)
+    status = registry.screening_decide(project=project, user=user)
     if status == QualificationStatus.FAILED:
         membership.refresh_from_db()
         return _screening_gate(user=user, project=project, membership=membership)
@@ -138,8 +159,8 @@ def _live_lease(*, user, project: Project, now) -> Assignment | None:
     return None if live is None else Assignment.objects.select_related("task__prompt", "project").get(pk=live)
 
 
-def _pick_real(*, user, project: Project) -> Task | None:
-    """The open real task closest to completion (after priority) this labeler has not had,
+def _pick_non_gold(*, user, project: Project) -> Task | None:
+    """The open non-gold task closest to completion (after priority) this labeler has not had,
     locked, its lease counted; rows other labelers hold are skipped (PostgreSQL)."""
     task = (Task.objects.select_related("prompt")
             .filter(project=project, state=TaskState.OPEN, is_gold=False,
@@ -171,7 +192,7 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
         raise PermissionDenied("You are not a member of this project.")
     project = membership.project
     if membership.is_paused:
-        raise PermissionDenied(f"Your work on this project is paused: {membership.paused_reason or 'ask an admin'}.")
+        raise PermissionDenied(paused_message(membership.paused_reason))
     live = _live_lease(user=user, project=project, now=now)
     if live is not None:
         return live
@@ -187,7 +208,7 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
     elif project.gold_rate > 0 and _rng.random() < project.gold_rate:
         task = _gold_pool(user=user, project=project, screening=False).first()
     if task is None:
-        task = _pick_real(user=user, project=project)
+        task = _pick_non_gold(user=user, project=project)
     if task is None:
         return None
     candidates = dict(TaskCandidate.objects.filter(task=task).order_by("position")
@@ -201,15 +222,18 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
     return assignment
 
 
-def assignment_for_user(*, user, assignment_id: int, lock: bool = False) -> Assignment:
-    """The labeler's own assignment; anyone else's is reported as not found. With lock, the
-    task row and then the assignment row are locked, in that order (call inside a transaction)."""
-    qs = Assignment.objects.select_related("task", "project")
-    if lock:
-        qs = qs.select_for_update(of=("task", "self"))
-    assignment = qs.filter(pk=assignment_id, labeler=user).first()
+def assignment_lock(*, user, assignment_id: int) -> Assignment:
+    """The labeler's own assignment, its task row and then its row locked, in that order (call
+    inside a transaction), while they are an active member of its project; anyone else's is
+    reported as not found, and a paused labeler is told so (PermissionDenied). lease_check looks
+    at the membership again when the row changed while this statement waited for its locks."""
+    assignment = (Assignment.objects.select_related("task", "project").filter(member_active(user=user))
+                  .select_for_update(of=("task", "self")).filter(pk=assignment_id, labeler=user).first())
     if assignment is None:
-        raise Assignment.DoesNotExist("No such assignment for you.")
+        refused = assignment_refused(user=user, assignment_id=assignment_id)
+        if isinstance(refused, Http404):
+            raise Assignment.DoesNotExist("No such assignment for you.")
+        raise refused
     return assignment
 
 
@@ -227,6 +251,11 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
         return assignment  # live, or expired but still counted in the task's active leases
     if assignment.state != AssignmentState.EXPIRED:
         raise ValidationError(f"This assignment is {assignment.state}.")
+    # A statement that waited for the row locks judged the membership as of its start: a removal
+    # or pause committed meanwhile expired this lease, so look again before taking it back.
+    if not Membership.objects.filter(project_id=assignment.project_id, user_id=assignment.labeler_id,
+                                     is_paused=False).exists():
+        raise assignment_refused(user=assignment.labeler, assignment_id=assignment.pk)
     newer = (Assignment.objects.select_for_update().filter(
         task_id=assignment.task_id, labeler_id=assignment.labeler_id, state__in=DONE_STATES)
         .exclude(pk=assignment.pk).first())
@@ -251,7 +280,7 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
 def assignment_finish(*, assignment: Assignment, state: str, now=None, skip_reason: str = "",
                       task: Task | None = None) -> Task:
     """Close an active lease and update the task's counters. Call inside a transaction; pass
-    `task` only if it was read after taking its row lock (e.g. by assignment_for_user)."""
+    `task` only if it was read after taking its row lock (e.g. by assignment_lock)."""
     now = now or timezone.now()
     if task is None:
         task = Task.objects.select_for_update().get(pk=assignment.task_id)
@@ -278,7 +307,7 @@ def lease_renew(*, user, assignment_id: int, now=None) -> Assignment:
     meanwhile is taken back if the task still needs an answer (lease_check); otherwise the
     labeler is told now, not at submit time."""
     now = now or timezone.now()
-    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    assignment = assignment_lock(user=user, assignment_id=assignment_id)
     if assignment.state in (AssignmentState.SUBMITTED, AssignmentState.SKIPPED):
         raise ValidationError(f"This task was already {assignment.state}; there is no lease to renew.")
     if assignment.state != AssignmentState.ACTIVE:
@@ -297,7 +326,7 @@ def assignment_skip(*, user, assignment_id: int, reason: str) -> Assignment:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why you skip this task.")
-    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    assignment = assignment_lock(user=user, assignment_id=assignment_id)
     if assignment.state == AssignmentState.SKIPPED:
         return assignment
     if assignment.state == AssignmentState.SUBMITTED:
@@ -311,7 +340,5 @@ def assignment_skip(*, user, assignment_id: int, reason: str) -> Assignment:
     else:
         assignment_finish(assignment=assignment, state=AssignmentState.SKIPPED, now=now, skip_reason=reason[:2000])
     if assignment.task.is_screening:
-        from labelers.services.quality import qualification_maybe_decide
-
-        qualification_maybe_decide(project=assignment.project, user=user)
+        registry.screening_done(project=assignment.project, user=user)
     return assignment

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from annotate import registry
 from annotate.models import (
     AssignmentState,
     Demonstration,
@@ -23,8 +24,7 @@ from annotate.models import (
     Task,
     TaskKind,
 )
-from annotate.services.assignments import _candidate_ids, assignment_finish, assignment_for_user, lease_check
-from labelers.services.quality import ranking_quality_record
+from annotate.services.assignments import _candidate_ids, assignment_finish, assignment_lock, lease_check
 
 
 @dataclass
@@ -43,7 +43,7 @@ class RankingInput:
 INT32_MAX = 2**31 - 1
 
 
-def _ids(value, what: str) -> int:
+def _candidate_id(value, what: str) -> int:
     """A candidate id: an int, or the digits of one (JSON object keys are strings)."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
@@ -64,7 +64,7 @@ def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: li
         raise ValidationError(f"Unknown outcome {data.outcome!r}.")
     if not isinstance(data.tiers or [], list) or not all(isinstance(tier, list) for tier in data.tiers or []):
         raise ValidationError("tiers is a list of lists of candidate ids, best first.")
-    tiers = [[_ids(c, "tiers") for c in tier] for tier in (data.tiers or [])]
+    tiers = [[_candidate_id(c, "tiers") for c in tier] for tier in (data.tiers or [])]
     if any(not tier for tier in tiers):
         raise ValidationError("A tier cannot be empty.")
     flat = [c for tier in tiers for c in tier]
@@ -84,7 +84,7 @@ def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: li
     scale = project.rating_scale
     ratings = {}
     for key, value in (data.ratings or {}).items():
-        cid = _ids(key, "ratings")
+        cid = _candidate_id(key, "ratings")
         if cid not in allowed:
             raise ValidationError(f"ratings: candidate {cid} is not in this task.")
         if not isinstance(value, int) or isinstance(value, bool) or not scale["min"] <= value <= scale["max"]:
@@ -93,7 +93,7 @@ def ranking_check(*, task: Task, project: Project, data: RankingInput, shown: li
     flag_keys = set(project.flag_keys)
     flags = {}
     for key, values in (data.flags or {}).items():
-        cid = _ids(key, "flags")
+        cid = _candidate_id(key, "flags")
         if cid not in allowed:
             raise ValidationError(f"flags: candidate {cid} is not in this task.")
         unknown = set(values) - flag_keys
@@ -119,22 +119,28 @@ def time_on_task_check(value) -> None:
         raise ValidationError(f"time_on_task_ms must be a whole number of milliseconds from 0 to {INT32_MAX}.")
 
 
-def _same(existing, fields: dict) -> bool:
-    return all(getattr(existing, k) == v for k, v in fields.items() if k != "time_on_task_ms")
+def _earlier(model, *, assignment, fields: dict):
+    """(the assignment the answer goes to, the submission already stored for it when it is the
+    same answer: a retry gets the first result). None when there is none yet; a different answer
+    is refused, since submissions are immutable. A lapsed lease is taken back first (lease_check)."""
+    if assignment.state != AssignmentState.SUBMITTED:
+        assignment = lease_check(assignment=assignment)
+    if assignment.state != AssignmentState.SUBMITTED:
+        return assignment, None
+    existing = model.objects.get(assignment=assignment)
+    if all(getattr(existing, k) == v for k, v in fields.items() if k != "time_on_task_ms"):
+        return assignment, existing
+    raise ValidationError("This task was already submitted; a submission cannot be changed.")
 
 
 @transaction.atomic
 def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
-    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    assignment = assignment_lock(user=user, assignment_id=assignment_id)
     fields = ranking_check(task=assignment.task, project=assignment.project, data=data, shown=assignment.shown_order)
     live = assignment.state == AssignmentState.ACTIVE
-    if assignment.state != AssignmentState.SUBMITTED:
-        assignment = lease_check(assignment=assignment)
-    if assignment.state == AssignmentState.SUBMITTED:
-        existing = Ranking.objects.get(assignment=assignment)
-        if _same(existing, fields):
-            return existing
-        raise ValidationError("This task was already submitted; a submission cannot be changed.")
+    assignment, existing = _earlier(Ranking, assignment=assignment, fields=fields)
+    if existing is not None:
+        return existing
     ranking = Ranking.objects.create(
         task=assignment.task, assignment=assignment, labeler=user, shown_order=assignment.shown_order, **fields
     )
@@ -142,7 +148,7 @@ def ranking_submit(*, user, assignment_id: int, data: RankingInput) -> Ranking:
     task = assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED,
                              task=assignment.task if live else None)
     # Gold score, qualification, consensus when the task completes, pause checks.
-    ranking_quality_record(ranking=ranking, task=task)
+    registry.ranking_scored(ranking=ranking, task=task)
     return ranking
 
 
@@ -191,15 +197,11 @@ def demonstration_check(*, task: Task, data: DemonstrationInput) -> dict:
 
 @transaction.atomic
 def demonstration_submit(*, user, assignment_id: int, data: DemonstrationInput) -> Demonstration:
-    assignment = assignment_for_user(user=user, assignment_id=assignment_id, lock=True)
+    assignment = assignment_lock(user=user, assignment_id=assignment_id)
     fields = demonstration_check(task=assignment.task, data=data)
-    if assignment.state != AssignmentState.SUBMITTED:
-        assignment = lease_check(assignment=assignment)
-    if assignment.state == AssignmentState.SUBMITTED:
-        existing = Demonstration.objects.get(assignment=assignment)
-        if _same(existing, fields):
-            return existing
-        raise ValidationError("This task was already submitted; a submission cannot be changed.")
+    assignment, existing = _earlier(Demonstration, assignment=assignment, fields=fields)
+    if existing is not None:
+        return existing
     demo = Demonstration.objects.create(task=assignment.task, assignment=assignment, labeler=user, **fields)
     assignment_finish(assignment=assignment, state=AssignmentState.SUBMITTED)
     return demo

@@ -1,9 +1,11 @@
 """A labeler asks the model for the next assistant turn of a dialogue: the rules of who may ask,
-when, and with what, before the "suggest" job starts (training.services.generation)."""
+when, and with what, before the starter the training app registers (annotate/registry.py)
+starts its "suggest" job."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from annotate import registry
 from annotate.models import Assignment, AssignmentState, validate_conversation
 from core.api import ServiceUnavailable
 
@@ -14,22 +16,12 @@ class SuggestionsUnavailable(ServiceUnavailable):
 
 def suggestion_request(*, user, assignment: Assignment, conversation: list[dict]):
     """Start a "suggest" job for the labeler's assignment (read with annotate.selectors.
-    assignment_of_user: their own) while it is active; the conversation must end with a user
+    assignment_get: their own) while it is active; the conversation must end with a user
     turn. Returns the Job; the labeler polls /api/jobs/{id}/ for its text."""
     if assignment.state != AssignmentState.ACTIVE:
         raise ValidationError(f"This assignment is {assignment.state}.")
     validate_conversation(conversation)
-    from jobs.registry import JOB_KINDS
-
-    unavailable = "Model suggestions are unavailable: no suggestion model is set up."
-    try:
-        from training.services.generation.start import suggest_model_default, suggestion_start
-    except ImportError:
-        raise SuggestionsUnavailable(unavailable) from None
-    if "suggest" not in JOB_KINDS:
-        raise SuggestionsUnavailable(unavailable)
-    try:
-        suggest_model_default(assignment.project)
-    except ValidationError as exc:
-        raise SuggestionsUnavailable(f"Model suggestions are unavailable: {' '.join(exc.messages)}") from None
-    return suggestion_start(user=user, conversation=conversation, project=assignment.project)
+    start = registry.suggestion_starter()
+    if start is None:
+        raise SuggestionsUnavailable("Model suggestions are unavailable: no suggestion model is set up.")
+    return start(user=user, conversation=conversation, project=assignment.project)

@@ -251,16 +251,44 @@ def test_ranking_and_next_in_one_round_trip(api, labeler, project, make_ranking_
                     format="json").status_code == 400
 
 
-def test_ranking_and_next_keeps_the_answer_when_the_labeler_is_paused(api, labeler, project, make_ranking_task):
-    from labelers.models import Membership
+def test_ranking_and_next_keeps_the_answer_when_the_labeler_is_paused(api, labeler, admin_user, project,
+                                                                    make_ranking_task):
+    """The submission itself pauses the labeler (a wrong gold answer below the threshold): it is
+    stored, and the next lease is refused with the reason."""
+    from annotate.models import Membership
+    from labelers.services.gold import task_mark_gold
 
-    make_ranking_task(k=2)
+    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.6, 1
+    project.save()
+    gold = make_ranking_task(k=2)
+    ids = sorted(gold.candidate_ids())
+    task_mark_gold(admin=admin_user, task_id=gold.pk, gold_answer={"tiers": [[ids[0]], [ids[1]]]})
     make_ranking_task(k=2)
     a = _next(api, project)["assignment"]
-    Membership.objects.filter(user=labeler, project=project).update(is_paused=True, paused_reason="low gold accuracy")
-    one, two = (c["id"] for c in a["candidates"])
-    response = api.post(f"/api/assignments/{a['id']}/ranking-and-next/", {"tiers": [[one], [two]]}, format="json")
+    assert a["task"] == gold.pk
+    response = api.post(f"/api/assignments/{a['id']}/ranking-and-next/", {"tiers": [[ids[1]], [ids[0]]]},
+                        format="json")
     assert response.status_code == 201
-    assert response.json()["next"] == {"assignment": None,
-                                       "detail": "Your work on this project is paused: low gold accuracy."}
+    reason = Membership.objects.get(user=labeler, project=project).paused_reason
+    assert "gold accuracy 0%" in reason
+    assert response.json()["next"] == {"assignment": None, "detail": f"Your work on this project is paused: {reason}."}
     assert Ranking.objects.filter(assignment_id=a["id"]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_suggestion_asked_while_the_broker_is_down_says_it_waits(api, labeler, project, broker_down):
+    """The job is saved and sent once the queue is back; the workspace shows the sentence (503)."""
+    from jobs.models import Job
+    from training.services.registry import model_register, project_sampling_models_set
+
+    prompt = prompt_create(project=project, conversation="Hi")
+    task_create(project=project, prompt=prompt, kind="dialogue")
+    a = _next(api, project)["assignment"]
+    project_sampling_models_set(project=project, models=[model_register(
+        name="policy-broker-down", backend="openai", location="http://127.0.0.1:9/v1", endpoint_model="none")])
+    response = api.post(f"/api/assignments/{a['id']}/suggestions/",
+                        {"conversation": [{"role": "user", "content": "Tell me a joke"}]}, format="json")
+    job = Job.objects.get(kind="suggest")
+    assert response.status_code == 503, response.content
+    assert response.json() == {"detail": f"Job {job.pk} is saved, but the task queue is unreachable (OperationalError): "
+                                         "it is sent again automatically and starts once the queue is back."}

@@ -4,8 +4,7 @@ then creates a labeler account and manages members — no Django admin involved.
 import pytest
 from playwright.sync_api import expect
 
-from annotate.models import Project
-from labelers.models import Membership
+from annotate.models import Membership, Project
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -22,7 +22,7 @@ def _ready(page):
     expect(page.locator("#workspace [data-task-root][data-mounted]")).to_have_count(1)
 
 
-def _ids(labeler, task):
+def _positions_and_order(labeler, task):
     """{position: candidate id} as this labeler sees the task."""
     order = Assignment.objects.get(labeler=labeler, task=task).shown_order
     return {i + 1: cid for i, cid in enumerate(order)}, order
@@ -43,7 +43,7 @@ def test_keyboard_only_ranking_with_a_tie_then_next_task(live_server, page, page
     expect(page.locator(".task-title")).to_contain_text(f"task {first.pk}")
     _ready(page)
     expect(page.locator(".turn-assistant")).to_contain_text("Apple.")  # roles of the conversation are shown
-    pos, order = _ids(labeler, first)
+    pos, order = _positions_and_order(labeler, first)
 
     for key in ["3", "1", "4", "=", "2"]:  # 3 > 1 = 4 > 2
         page.keyboard.press(key)
@@ -102,7 +102,7 @@ def test_drag_and_drop_ranking(live_server, page, page_guard, login, labeler, pr
     page.get_by_label("Rationale").fill("3 is the most complete.")
     page.get_by_role("button", name="Submit & next").click()
     expect(page.get_by_role("heading", name="No work available right now")).to_be_visible()
-    pos, order = _ids(labeler, task)
+    pos, order = _positions_and_order(labeler, task)
     ranking = Ranking.objects.get(task=task)
     assert ranking.tiers == [[pos[3]], [pos[2]], [pos[4], pos[1]]]
     assert ranking.ratings == {str(pos[4]): 5} and ranking.flags == {str(pos[2]): ["opinion"]}
@@ -258,7 +258,7 @@ def test_unsent_work_survives_a_reload_and_is_cleared_on_submit(live_server, pag
     page.keyboard.press("3")
     page.keyboard.press("Control+Enter")
     expect(page.get_by_role("heading", name="No work available right now")).to_be_visible()
-    pos, _ = _ids(labeler, task)
+    pos, _ = _positions_and_order(labeler, task)
     ranking = Ranking.objects.get(task=task)
     assert ranking.tiers == [[pos[2]], [pos[1]], [pos[3]]] and ranking.rationale == "Half done"
     assert ranking.ratings == {str(pos[1]): 5} and ranking.flags == {str(pos[3]): ["harmful_advice"]}

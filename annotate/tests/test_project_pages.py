@@ -127,3 +127,27 @@ def test_home_cards_show_tasks_progress_and_labelers_active_today(admin_client, 
     assert re.search(r'data-testid="progress">25 % complete', card)
     assert f'href="/projects/{project.pk}/settings/"' in card and f'href="/labelers/projects/{project.pk}/members/"' in card
     assert 'href="/projects/new/"' in html
+
+
+@pytest.mark.parametrize("minutes", ["10081", "100000000000000", "100000000000000000000000"])
+def test_a_lease_longer_than_a_week_is_refused_with_a_sentence(admin_client, minutes):
+    response = admin_client.post("/projects/new/", _valid(lease_seconds=minutes))
+    assert response.status_code == 400
+    assert "A lease lasts at most a week (10080 minutes)." in response.content.decode()
+    assert not Project.objects.exists()
+
+
+def test_a_week_long_lease_is_kept_and_the_database_refuses_more(admin_client):
+    from django.db import IntegrityError, transaction
+
+    assert admin_client.post("/projects/new/", _valid(lease_seconds="10080")).status_code == 302
+    project = Project.objects.get()
+    assert project.lease_seconds == 7 * 24 * 3600
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Project.objects.filter(pk=project.pk).update(lease_seconds=7 * 24 * 3600 + 1)
+
+
+def test_a_project_may_offer_no_flags(admin_client):
+    response = admin_client.post("/projects/new/", _valid(flags_label=[""], flags_key=[""]))
+    assert response.status_code == 302, response.content.decode()
+    assert Project.objects.get().flags == []

@@ -5,10 +5,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentState, Ranking, Task, TaskState
+from annotate.models import Assignment, AssignmentState, Membership, QualificationStatus, Ranking, Task, TaskState
 from annotate.services.assignments import assignment_skip, lease_renew, leases_expire, task_next_for_labeler
 from annotate.services.submissions import RankingInput, ranking_submit
-from labelers.models import AlertKind, LabelerAlert, Membership, QualificationStatus
+from labelers.models import AlertKind, LabelerAlert
 from labelers.services import membership_set
 from labelers.services.gold import task_mark_gold
 from labelers.services.quality import membership_resume

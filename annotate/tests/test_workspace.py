@@ -162,7 +162,7 @@ def test_markdown_preview_is_sanitised(client_in, project):
 
 
 def test_paused_labeler_is_told_why(client_in, labeler, project):
-    from labelers.models import Membership
+    from annotate.models import Membership
 
     Membership.objects.filter(user=labeler).update(is_paused=True, paused_reason="quality review")
     response = client_in.get(_url(project))

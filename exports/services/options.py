@@ -134,7 +134,7 @@ def export_options_check(*, project, raw: dict | None) -> ExportOptions:
     if opts.date_from and opts.date_to and opts.date_from > opts.date_to:
         raise ValidationError({"date_to": "The end of the date range is before its start."})
     if opts.labelers:
-        from labelers.models import Membership
+        from annotate.models import Membership
 
         members = set(Membership.objects.filter(project=project, user_id__in=opts.labelers).values_list("user_id", flat=True))
         missing = [u for u in opts.labelers if u not in members]

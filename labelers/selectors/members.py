@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Max
 
-from annotate.models import Demonstration, Project, Ranking
-from labelers.models import Membership
+from annotate.models import Demonstration, Membership, Project, Ranking
 
 
 def project_members(*, project: Project) -> list[dict]:

@@ -15,6 +15,7 @@ from annotate.models import (
     Assignment,
     AssignmentState,
     Demonstration,
+    Membership,
     Project,
     Ranking,
     RankingOutcome,
@@ -22,8 +23,9 @@ from annotate.models import (
     Task,
     TaskState,
 )
+from core.roles import Role
 from labelers import agreement
-from labelers.models import LabelerAlert, Membership, RankingQuality, Role
+from labelers.models import LabelerAlert, RankingQuality
 
 
 def _rankings_by_task(project: Project) -> dict[int, dict[int, list]]:

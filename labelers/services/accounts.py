@@ -3,7 +3,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from labelers.models import Membership, Role
+from annotate.models import Membership
+from core.roles import Role
 
 
 def roles_ensure() -> None:

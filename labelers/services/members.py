@@ -9,11 +9,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentState, Project
-from annotate.services.assignments import leases_expire
-from labelers.models import Membership, Role
+from annotate.models import Membership, Project
+from annotate.services.assignments import leases_withdraw
+from core.roles import Role
 from labelers.services.accounts import membership_set, user_create
 from labelers.services.quality import _require_admin, membership_resume
 
@@ -61,13 +60,15 @@ def member_role_set(*, admin, project: Project, user, role: str) -> Membership:
 
 @transaction.atomic
 def member_pause(*, admin, project: Project, user, reason: str = "") -> Membership:
-    """Stop giving the member new work (a task they hold may still be submitted)."""
+    """Stop the member's work: no new tasks, and a task they hold goes back to the pool now (an
+    answer to it is refused while they are paused)."""
     _require_admin(admin, project)
     membership = _membership(project, user, lock=True)
     if not membership.is_paused:
         membership.is_paused = True
         membership.paused_reason = (reason or "").strip()[:500] or f"paused by {admin.username}"
         membership.save(update_fields=["is_paused", "paused_reason"])
+        leases_withdraw(project=project, user=user)
     return membership
 
 
@@ -83,9 +84,8 @@ def member_remove(*, admin, project: Project, user) -> None:
     membership = _membership(project, user, lock=True)
     if user.pk == admin.pk:
         raise ValidationError("You cannot remove yourself; ask another admin.")
-    now = timezone.now()
-    Assignment.objects.filter(project=project, labeler=user, state=AssignmentState.ACTIVE).update(expires_at=now)
-    leases_expire(project=project, now=now)
+    # Each task, then its assignment, after the membership lock: the lock order of the lease path.
+    leases_withdraw(project=project, user=user)
     membership.delete()
 
 

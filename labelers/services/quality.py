@@ -12,7 +12,9 @@ from django.utils import timezone
 from annotate.models import (
     Assignment,
     AssignmentState,
+    Membership,
     Project,
+    QualificationStatus,
     Ranking,
     RankingOutcome,
     ReviewStatus,
@@ -21,7 +23,7 @@ from annotate.models import (
 )
 from core.ranking import pair_counts
 from labelers import agreement
-from labelers.models import AlertKind, LabelerAlert, Membership, QualificationStatus, RankingQuality
+from labelers.models import AlertKind, LabelerAlert, RankingQuality
 from labelers.selectors.access import project_role, user_is_admin
 
 
@@ -42,7 +44,7 @@ def ranking_quality_record(*, ranking: Ranking, task: Task) -> RankingQuality | 
         else:
             labeler_gold_check(project=project, user=ranking.labeler)
     elif task.state == TaskState.COMPLETE and task.submissions_required >= 2:
-        # Rows for real tasks are written here, when there is a consensus to compare with.
+        # Rows for non-gold tasks are written here, when there is a consensus to compare with.
         task_consensus_record(task=task)
     return quality
 
@@ -173,8 +175,10 @@ def labeler_agreement_check(*, project: Project, user) -> bool:
 
 @transaction.atomic
 def membership_pause(*, project: Project, user, kind: str, reason: str) -> bool:
-    """Pause a labeler (no new work; a lease they hold may still be submitted) and tell the
-    project's admins. Returns False when they were already paused."""
+    """Pause a labeler (no new work, and answers refused until an admin resumes them) and tell
+    the project's admins. Returns False when they were already paused. Called from a submission,
+    holding a task lock, so it takes no other task's lock: a lease the labeler still holds runs
+    out as usual."""
     membership = Membership.objects.select_for_update().get(project=project, user=user)
     if membership.is_paused:
         return False

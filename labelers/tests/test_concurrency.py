@@ -8,10 +8,9 @@ from collections import Counter
 import pytest
 from django.db import connection, connections, transaction
 
-from annotate.models import Assignment, AssignmentState, Ranking, Task, TaskState
+from annotate.models import Assignment, AssignmentState, Membership, Ranking, Task, TaskState
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
 from annotate.services.submissions import RankingInput, ranking_submit
-from labelers.models import Membership
 from labelers.services import membership_set
 
 N_LABELERS, N_TASKS, OVERLAP = 64, 200, 3
@@ -259,3 +258,52 @@ def test_a_task_finished_while_the_next_call_waited_is_not_leased_again(project,
     assert errors == [] and got == [None]  # the only task is this labeler's already
     assert Assignment.objects.filter(labeler=user).count() == 1
     connections.close_all()
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot of it otherwise
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the other transaction never waited for a lock")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_removing_a_member_takes_the_task_lock_before_the_assignment(project, labeler, admin_user,
+                                                                   make_ranking_task):
+    """A submission locks the task, then the assignment; member_remove, handing the removed member's
+    lease back, must lock in the same order, or the two deadlock (PostgreSQL aborts one)."""
+    from labelers.services.members import member_remove
+
+    make_ranking_task(k=2)
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    task_locked, errors = threading.Event(), []
+
+    def remove():
+        try:
+            task_locked.wait(10)
+            member_remove(admin=admin_user, project=project, user=labeler)
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    with transaction.atomic():
+        Task.objects.select_for_update().get(pk=assignment.task_id)  # a submission's first lock
+        task_locked.set()
+        _wait_for_a_lock_wait()  # the removal waits for this task
+        Assignment.objects.select_for_update().get(pk=assignment.pk)  # and the submission's second
+    remover.join(30)
+    assert not remover.is_alive()
+    assert errors == []
+    assert not Membership.objects.filter(user=labeler, project=project).exists()
+    assert Assignment.objects.get(pk=assignment.pk).state == AssignmentState.EXPIRED
+    assert Task.objects.get(pk=assignment.task_id).active_leases == 0

@@ -5,9 +5,8 @@ import pytest
 from django.contrib.auth import authenticate
 from django.test import RequestFactory
 
-from annotate.models import Assignment, AssignmentState
+from annotate.models import Assignment, AssignmentState, Membership
 from annotate.services.assignments import task_next_for_labeler
-from labelers.models import Membership
 
 pytestmark = pytest.mark.django_db
 

@@ -297,3 +297,21 @@ def test_gold_and_real_tasks_look_the_same_over_the_api(project, labeler, admin_
     # Same fields, same kinds of values: nothing says "gold".
     assert set(first) == set(second) and "gold" not in str(first).lower() + str(second).lower()
     assert set(first["candidates"][0]) == set(second["candidates"][0])
+
+
+def test_only_members_are_labelers_of_a_project_for_the_api_and_the_pages(project, admin_user, make_user):
+    """One rule (labelers.selectors.access.project_member) for the API and the members page: a
+    site admin who is no member of the project is not one of its labelers (404), as a stranger."""
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    other_admin = make_user("admin2", role="admin")
+    for path in ("resume/", "qualification/"):
+        r = client.post(f"/api/projects/{project.pk}/labelers/{other_admin.pk}/{path}", {"passed": True},
+                        format="json")
+        assert r.status_code == 404 and r.json() == {"detail": "No such labeler in this project."}
+    from django.test import Client
+
+    page = Client()
+    page.force_login(admin_user)
+    assert page.post(f"/labelers/projects/{project.pk}/members/{other_admin.pk}/",
+                     {"action": "pause"}).status_code == 404

@@ -10,7 +10,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.celery_app import QUEUES
+from jobs.queues import QUEUES
 
 RESTARTS_PER_MINUTE = 5  # more than this and the process is crash-looping: stop and show why
 # No proxy fronts `make run`, and the thread serving a request reads its body: threads to spare

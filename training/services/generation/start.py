@@ -189,6 +189,18 @@ def suggestion_start(*, user, conversation: list[dict], project: Project | None 
     })
 
 
+def suggestion_for_labeler(*, user, conversation: list[dict], project: Project) -> Job:
+    """A labeler's suggestion in the workspace (annotate.services.suggestions calls it; registered
+    in TrainingConfig.ready): SuggestionsUnavailable when the project has no model to ask."""
+    from annotate.services.suggestions import SuggestionsUnavailable
+
+    try:
+        suggest_model_default(project)
+    except ValidationError as exc:
+        raise SuggestionsUnavailable(f"Model suggestions are unavailable: {' '.join(exc.messages)}") from None
+    return suggestion_start(user=user, conversation=conversation, project=project)
+
+
 def selection_count(*, project: Project, selection: dict) -> int:
     """How many prompts a selection covers now (what generation_start would queue); a selection
     that covers none raises, with the same sentence as generation_start."""

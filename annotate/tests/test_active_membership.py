@@ -1,0 +1,125 @@
+"""Only an active member works on a project: a labeler removed from it, or paused, can no longer
+read, answer, skip, renew or ask suggestions for an assignment they were leased there, over the
+API or the page."""
+import pytest
+from rest_framework.test import APIClient
+
+from annotate.models import Assignment, AssignmentState, Membership, Ranking, Task
+from annotate.services.assignments import task_next_for_labeler
+from labelers.services.members import member_pause, member_remove, member_unpause
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def api(labeler):
+    client = APIClient()
+    client.force_authenticate(labeler)
+    return client
+
+
+@pytest.fixture
+def leased(labeler, project, make_ranking_task):
+    """A live lease on a ranking task of two candidates (the task needs two answers)."""
+    make_ranking_task(k=2, submissions_required=2)
+    return task_next_for_labeler(user=labeler, project=project)
+
+
+def _api_calls(api, assignment):
+    one, two = assignment.shown_order
+    base = f"/api/assignments/{assignment.pk}"
+    return {
+        "read": api.get(f"{base}/"),
+        "ranking": api.post(f"{base}/ranking/", {"tiers": [[one], [two]]}, format="json"),
+        "ranking-and-next": api.post(f"{base}/ranking-and-next/", {"tiers": [[one], [two]]}, format="json"),
+        "demonstration": api.post(f"{base}/demonstration/", {"text": "An answer."}, format="json"),
+        "skip": api.post(f"{base}/skip/", {"reason": "unclear"}, format="json"),
+        "renew": api.post(f"{base}/renew/"),
+        "suggestions": api.post(f"{base}/suggestions/", {"conversation": [{"role": "user", "content": "Hi"}]},
+                                format="json"),
+    }
+
+
+def test_a_removed_member_can_no_longer_reach_their_assignment_over_the_api(api, labeler, admin_user, project,
+                                                                            leased):
+    member_remove(admin=admin_user, project=project, user=labeler)
+    # The task still needs answers, so before this check the late-answer rule took the lease back.
+    for call, response in _api_calls(api, leased).items():
+        assert response.status_code == 404, (call, response.content)
+        assert "No such assignment for you." in str(response.json()), call
+    assert not Ranking.objects.exists()
+    leased.refresh_from_db()
+    assert leased.state == AssignmentState.EXPIRED
+    assert Task.objects.get(pk=leased.task_id).active_leases == 0
+
+
+def test_a_membership_deleted_under_a_live_lease_is_refused_too(api, labeler, project, leased):
+    Membership.objects.filter(user=labeler, project=project).delete()
+    for call, response in _api_calls(api, leased).items():
+        assert response.status_code == 404, (call, response.content)
+    assert not Ranking.objects.exists()
+    assert Assignment.objects.get(pk=leased.pk).state == AssignmentState.ACTIVE
+
+
+def test_a_paused_member_is_told_why_and_their_lease_goes_back(api, labeler, admin_user, project, leased):
+    member_pause(admin=admin_user, project=project, user=labeler, reason="checking your answers")
+    assert Task.objects.get(pk=leased.task_id).active_leases == 0
+    for call, response in _api_calls(api, leased).items():
+        assert response.status_code == 403, (call, response.content)
+        assert response.json() == {"detail": "Your work on this project is paused: checking your answers."}, call
+    assert not Ranking.objects.exists()
+    # Resumed, their answer to the expired lease is taken while the task still needs it.
+    member_unpause(admin=admin_user, project=project, user=labeler)
+    one, two = leased.shown_order
+    response = api.post(f"/api/assignments/{leased.pk}/ranking/", {"tiers": [[two], [one]]}, format="json")
+    assert response.status_code == 201, response.content
+    assert Ranking.objects.get().assignment_id == leased.pk
+
+
+def test_a_pause_set_under_a_live_lease_refuses_its_answer(api, labeler, project, leased):
+    Membership.objects.filter(user=labeler, project=project).update(is_paused=True, paused_reason="")
+    one, two = leased.shown_order
+    response = api.post(f"/api/assignments/{leased.pk}/ranking/", {"tiers": [[one], [two]]}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Your work on this project is paused: ask an admin."}
+    assert not Ranking.objects.exists()
+
+
+def _page_posts(client, project, assignment):
+    base = f"/projects/{project.pk}/work/{assignment.pk}"
+    return {
+        "ranking": client.post(f"{base}/ranking/", {"tiers": "[[1],[2]]"}, **HTMX),
+        "demonstration": client.post(f"{base}/demonstration/", {"text": "An answer."}, **HTMX),
+        "skip": client.post(f"{base}/skip/", {"reason": "unclear"}, **HTMX),
+    }
+
+
+def test_the_workspace_page_refuses_removed_and_paused_members(client, labeler, admin_user, project, leased):
+    client.force_login(labeler)
+    member_pause(admin=admin_user, project=project, user=labeler, reason="checking your answers")
+    for call, response in _page_posts(client, project, leased).items():
+        assert response.status_code == 403, call
+        assert response.content.decode() == "Your work on this project is paused: checking your answers.", call
+    member_unpause(admin=admin_user, project=project, user=labeler)
+    member_remove(admin=admin_user, project=project, user=labeler)
+    assert client.get(f"/projects/{project.pk}/work/").status_code == 404
+    for call, response in _page_posts(client, project, leased).items():
+        assert response.status_code == 404, call
+    assert not Ranking.objects.exists()
+
+
+def test_the_page_takes_an_assignment_only_under_its_own_project(client, labeler, project, leased):
+    """A member of two projects, removed from one, cannot answer its lease through the other's URL."""
+    from annotate.services.projects import project_create
+    from labelers.services import membership_set
+
+    other = project_create(name="Other project", task_kinds=["ranking"], k=2)
+    membership_set(project=other, user=labeler, role="labeler")
+    client.force_login(labeler)
+    response = client.post(f"/projects/{other.pk}/work/{leased.pk}/ranking/", {"tiers": "[[1],[2]]"}, **HTMX)
+    assert response.status_code == 404
+    Membership.objects.filter(user=labeler, project=project).delete()
+    response = client.post(f"/projects/{other.pk}/work/{leased.pk}/ranking/", {"tiers": "[[1],[2]]"}, **HTMX)
+    assert response.status_code == 404
+    assert not Ranking.objects.exists()
