@@ -159,7 +159,7 @@ def generate(request):
     admin_check(request.user, REGISTRY_ONLY)
     query = GenerateQuery(request.GET)
     if not query.is_valid():
-        return query_refused(query)
+        return query_refused(request, query)
     job_id, project_id = query.cleaned_data["job"], query.cleaned_data["project"]
     job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id else None
     form = GenerateForm(request.POST or None, initial={"project": project_id or (job.project_id if job else None)})
@@ -215,6 +215,6 @@ def playground(request):
     admin_check(request.user, REGISTRY_ONLY)
     query = PlaygroundQuery(request.GET)
     if not query.is_valid():
-        return query_refused(query)
+        return query_refused(request, query)
     models = ModelVersion.objects.filter(kind=ModelKind.POLICY).order_by("-created_at")
     return render(request, "training/playground.html", {"models": models, "selected": query.cleaned_data["model"]})
