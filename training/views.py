@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotate.models import Project
+from core.forms import ModelIdsField
 from core.query import IdField, query_refused
 from jobs.models import Job
 from jobs.services.lifecycle import JobQueueUnavailable
@@ -38,12 +39,12 @@ class RegisterForm(forms.Form):
 
 class SamplingForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
-    models = forms.ModelMultipleChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY))
+    models = ModelIdsField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY))
 
 
 class GenerateForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
-    models = forms.ModelMultipleChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY),
+    models = ModelIdsField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY),
                                             required=False, help_text="Empty: the project's sampling models.")
     k = forms.IntegerField(min_value=2, max_value=9, required=False, label="K (candidates per prompt)",
                            help_text="Empty: the project's K.")
