@@ -132,7 +132,7 @@ class JobContext:
         self._mine().update(result=result, committed_at=timezone.now(), progress=1.0,
                             progress_message=message[:300], heartbeat_at=timezone.now())
         transaction.on_commit(lambda: setattr(self, "committed", result))  # not if it rolls back
-        transaction.on_commit(lambda: setattr(self, "done_message", message[:300]))
+        self.done_message = message[:300]  # used only if the job succeeds, i.e. this transaction committed
 
 
 def _claim(job_id: int) -> Job | None:
