@@ -8,6 +8,7 @@ from django import forms
 from django.utils.text import slugify
 
 from annotate.models import Project, TaskKind
+from core.forms import ModelIdsField
 
 
 class PercentField(forms.FloatField):
@@ -158,6 +159,7 @@ class ProjectForm(forms.ModelForm):
             "submissions_required": forms.NumberInput(attrs={"min": 1}),
             "sampling_models": forms.CheckboxSelectMultiple,
         }
+        field_classes = {"sampling_models": ModelIdsField}  # ids beyond a bigint are a form error, not a 500
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")

@@ -29,11 +29,36 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def refusal(request, status: int, message: str):
+    """A refused request (400 or 413) with its sentence: JSON under /api/, the text alone for an
+    htmx request (the workspace shows it beside the form), otherwise the styled page with a way back."""
+    from django.http import HttpResponse, JsonResponse
+    from django.shortcuts import render
+
+    if _is_api(request):
+        return JsonResponse({"detail": message}, status=status)
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    return render(request, f"{status}.html", {"message": message}, status=status)
+
+
+def too_big_message() -> str:
+    from django.conf import settings
+
+    return (f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE); files go in a multipart upload.")
+
+
 def bad_request(request, exception):
-    """Django's error views, in JSON under /api/ (a client of the API reads JSON, whatever failed)."""
+    """Django's error views, in JSON under /api/ (a client of the API reads JSON, whatever failed).
+    A body over Django's size limit is a 413 with its sentence; other reasons stay unsaid (a
+    SuspiciousOperation's text is for the log, not for the client)."""
+    from django.core.exceptions import RequestDataTooBig
     from django.http import JsonResponse
     from django.views import defaults
 
+    if isinstance(exception, RequestDataTooBig):
+        return refusal(request, 413, too_big_message())
     if _is_api(request):
         return JsonResponse({"detail": "Bad request: the request could not be read."}, status=400)
     return defaults.bad_request(request, exception)

@@ -6,9 +6,10 @@ A multipart body is checked here only for a signed-in session: parsing one spool
 disk, which a client nobody authenticated must not be able to make us do. The API parses the
 others after DRF authenticates them (core.parsers.MultiPartParser); a page that needs a
 signed-in user answers the anonymous client before reading its body."""
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
+
+from core.errors import refusal, too_big_message
 
 
 def nul_field(data) -> str | None:
@@ -19,10 +20,9 @@ def nul_field(data) -> str | None:
 
 
 def _refuse(request, status: int, message: str, name: str = "detail"):
-    if request.path.startswith("/api/"):
-        return JsonResponse({name: [message] if name != "detail" else message}, status=status)
-    # Plain text: the workspace shows it as it is, and a browser shows the sentence.
-    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    if request.path.startswith("/api/") and name != "detail":
+        return JsonResponse({name: [message]}, status=status)
+    return refusal(request, status, message)
 
 
 def _form_to_check(request) -> bool:
@@ -44,8 +44,7 @@ class RejectNulMiddleware:
                 where, name = "form field", nul_field(request.POST)
             except RequestDataTooBig:
                 # Reading the form here consumed the body, so answer now rather than in the view.
-                return _refuse(request, 413, f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
-                                             "bytes (DATA_UPLOAD_MAX_MEMORY_SIZE); files go in a multipart upload.")
+                return _refuse(request, 413, too_big_message())
             except (TooManyFieldsSent, TooManyFilesSent) as exc:
                 return _refuse(request, 400, str(exc))
         if name is None:

@@ -11,7 +11,7 @@ class ExportForm(forms.Form):
     formats = forms.MultipleChoiceField(choices=[(k, f"{k}: {f.description}") for k, f in FORMATS.items()],
                                         initial=list(DEFAULT_FORMATS), widget=forms.CheckboxSelectMultiple)
     file_type = forms.ChoiceField(choices=[(t, t) for t in FILE_TYPES], initial="jsonl")
-    test_ratio = forms.FloatField(min_value=0, max_value=1, initial=0.1)
+    test_ratio = forms.FloatField(min_value=0, max_value=1, initial=0.1, help_text="Share of prompts held out for the test split (0 to 1).")
     pairs = forms.ChoiceField(choices=[(p, p) for p in PAIR_MODES], initial="all")
     margin = forms.ChoiceField(choices=[(m, m) for m in MARGIN_MODES], initial="none")
     merge = forms.ChoiceField(choices=[(m, m) for m in MERGE_MODES], initial="separate",
@@ -19,12 +19,13 @@ class ExportForm(forms.Form):
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     labelers = forms.CharField(required=False, help_text="User ids, comma-separated; empty: everyone")
-    min_agreement = forms.FloatField(required=False, min_value=-1, max_value=1)
-    min_submissions = forms.IntegerField(min_value=1, initial=1)
-    only_accepted = forms.BooleanField(required=False)
-    exclude_gold = forms.BooleanField(required=False)
-    exclude_cant_judge = forms.BooleanField(required=False, initial=True)
-    include_imported = forms.BooleanField(required=False, initial=True)
+    min_agreement = forms.FloatField(required=False, min_value=-1, max_value=1,
+                                     help_text="Only tasks whose labelers agree at least this much (-1 to 1); empty: all")
+    min_submissions = forms.IntegerField(min_value=1, initial=1, help_text="Only tasks with at least this many answers")
+    only_accepted = forms.BooleanField(required=False, label="Only submissions a reviewer accepted")
+    exclude_gold = forms.BooleanField(required=False, label="Leave out gold tasks")
+    exclude_cant_judge = forms.BooleanField(required=False, initial=True, label="Leave out “can't judge” answers")
+    include_imported = forms.BooleanField(required=False, initial=True, label="Include imported preference data")
 
     def options(self) -> dict:
         data = dict(self.cleaned_data)

@@ -153,7 +153,9 @@ class CalibrationApi(APIView):
         items = [{"task": i["task"].pk, "ranking": i["ranking"].pk, "mine": i["mine"], "consensus": i["consensus"],
                   "gold": i["gold"], "agreement": i["agreement"], "gold_score": i["gold_score"],
                   "consensus_differences": i["consensus_diffs"], "gold_differences": i["gold_diffs"],
-                  "missed_flags": i.get("missed_flags", [])} for i in data["items"]]
+                  "missed_flags": i.get("missed_flags", []),
+                  # Why "consensus" is null: it would be a single other labeler's own ranking.
+                  "consensus_hidden_reason": i.get("consensus_hidden")} for i in data["items"]]
         return Response({"summary": data["summary"], "reviews": data["reviews"], "items": items})
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from annotate.models import Project
+from core.forms import ModelIdsField
 from core.query import IdField, query_refused
 from jobs.models import Job
 from jobs.services.lifecycle import JobQueueUnavailable
@@ -38,12 +39,12 @@ class RegisterForm(forms.Form):
 
 class SamplingForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
-    models = forms.ModelMultipleChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY))
+    models = ModelIdsField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY))
 
 
 class GenerateForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.order_by("name"))
-    models = forms.ModelMultipleChoiceField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY),
+    models = ModelIdsField(queryset=ModelVersion.objects.filter(kind=ModelKind.POLICY),
                                             required=False, help_text="Empty: the project's sampling models.")
     k = forms.IntegerField(min_value=2, max_value=9, required=False, label="K (candidates per prompt)",
                            help_text="Empty: the project's K.")
@@ -159,7 +160,7 @@ def generate(request):
     admin_check(request.user, REGISTRY_ONLY)
     query = GenerateQuery(request.GET)
     if not query.is_valid():
-        return query_refused(query)
+        return query_refused(request, query)
     job_id, project_id = query.cleaned_data["job"], query.cleaned_data["project"]
     job = Job.objects.filter(pk=job_id, kind="generate").first() if job_id else None
     form = GenerateForm(request.POST or None, initial={"project": project_id or (job.project_id if job else None)})
@@ -215,6 +216,6 @@ def playground(request):
     admin_check(request.user, REGISTRY_ONLY)
     query = PlaygroundQuery(request.GET)
     if not query.is_valid():
-        return query_refused(query)
+        return query_refused(request, query)
     models = ModelVersion.objects.filter(kind=ModelKind.POLICY).order_by("-created_at")
     return render(request, "training/playground.html", {"models": models, "selected": query.cleaned_data["model"]})

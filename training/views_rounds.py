@@ -74,7 +74,7 @@ def round_list(request):
     admin_check(request.user)
     query = RoundsQuery(request.GET)
     if not query.is_valid():
-        return query_refused(query)
+        return query_refused(request, query)
     projects = Project.objects.order_by("name")
     project = None
     if query.cleaned_data["project"]:

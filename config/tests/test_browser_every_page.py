@@ -122,3 +122,26 @@ def test_checkboxes_sit_beside_their_labels(live_server, page, page_guard, login
             assert b["width"] < 40, f"{path}: checkbox {text} is {b['width']} px wide"
             assert t["y"] - 12 <= b["y"] <= t["y"] + t["height"], f"{path}: checkbox {text} is not on its label's line"
             assert abs(b["x"] - t["x"]) < 60 or t["x"] <= b["x"] <= t["x"] + 40, f"{path}: {text} stands apart"
+
+
+def test_pages_fit_a_phone_and_the_header_says_who_is_signed_in(live_server, page, page_guard, login, site,
+                                                                  admin_user):
+    """On a 375 px phone no page scrolls sideways (a wide table scrolls inside its own box), and
+    the header reads "admin  Log out", the name apart from the button, not "Log outadmin"."""
+    page.set_viewport_size({"width": 375, "height": 812})
+    login(admin_user)
+    p = site["project"].pk
+    for path in ("/", "/jobs/", f"/rounds/?project={p}", f"/rounds/{site['round'].pk}/",
+                 f"/labelers/projects/{p}/members/", f"/labelers/projects/{p}/review/", f"/labelers/projects/{p}/",
+                 f"/exports/projects/{p}/", f"/exports/{site['snapshot'].pk}/", "/projects/new/", "/training/models/",
+                 "/labelers/tokens/"):
+        page.goto(live_server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate("""[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 376)
+            .slice(0, 3).map(e => e.tagName + '.' + e.className + ': ' + e.textContent.slice(0, 40))""")
+        assert width <= 375, f"{path} is {width} px wide on a 375 px phone: {wide}"
+    expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
+    expect(page.locator("header .logout .who")).to_have_text("admin")
+    who, button = (page.locator(sel).bounding_box() for sel in ("header .logout .who", "header .logout button"))
+    assert who["x"] + who["width"] < button["x"], "the name stands apart from the button"
+    page_guard.axe()

@@ -223,3 +223,67 @@ def test_behind_the_proxy_32_slow_clients_do_not_delay_a_normal_request(nginx, t
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.process
+def test_the_proxy_passes_x_forwarded_proto_only_from_a_listed_tls_terminator(nginx, tmp_path):
+    """Behind a TLS terminator, HSTS and the HTTPS redirect need the terminator's X-Forwarded-Proto
+    to reach Django; from any other client the header is this hop's scheme, so nobody can claim
+    HTTPS. The app is an echo server here: it answers with the header nginx passed on."""
+    import http.server
+    import threading
+
+    import httpx
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = (self.headers.get("X-Forwarded-Proto") or "(none)").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    proxy_port = free_port()
+    main = _proxy_config(tmp_path, app.server_address[1], proxy_port)
+    conf = (tmp_path / "default.conf").read_text()
+    listed = "    # 172.17.0.1 1;  # e.g. a TLS proxy on the docker host\n"
+    assert conf.count(listed) == 1
+    (tmp_path / "default.conf").write_text(conf.replace(listed, listed + "    127.0.0.2 1;\n"))
+    check = subprocess.run([nginx, "-t", "-c", str(main), "-e", "stderr"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    proxy = subprocess.Popen([nginx, "-c", str(main), "-e", "stderr"], stdout=subprocess.DEVNULL,
+                             stderr=open(tmp_path / "nginx.log", "wb"), start_new_session=True)
+
+    def proto(sent: str | None, source: str) -> str:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address=source)) as client:
+            headers = {"X-Forwarded-Proto": sent} if sent else {}
+            return client.get(f"http://127.0.0.1:{proxy_port}/", headers=headers).text
+
+    try:
+        wait_for(lambda: _answers_at(proxy_port), timeout=30, message="nginx")
+        # The listed terminator (127.0.0.2) says the client used HTTPS: Django hears it.
+        assert proto("https", "127.0.0.2") == "https"
+        assert proto("http", "127.0.0.2") == "http"
+        # Without a header, or with a value that is no scheme, nginx says what it saw itself.
+        assert proto(None, "127.0.0.2") == "http"
+        assert proto("https, http", "127.0.0.2") == "http"
+        # Any other client's claim is overwritten.
+        assert proto("https", "127.0.0.1") == "http"
+    finally:
+        os.killpg(proxy.pid, signal.SIGTERM)
+        proxy.wait(timeout=20)
+        app.shutdown()
+
+
+def _answers_at(port: int) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -81,6 +81,7 @@ class JobContext:
         self.attempt = job.attempts
         self.lost = lost or threading.Event()
         self.committed: dict | None = None  # the result commit_result stored, once its transaction ran
+        self.done_message = ""  # what commit_result said the work did, for the finished job's status line
 
     def _mine(self):
         return Job.objects.filter(pk=self.job.pk, attempts=self.attempt, status=JobStatus.RUNNING)
@@ -131,6 +132,7 @@ class JobContext:
         self._mine().update(result=result, committed_at=timezone.now(), progress=1.0,
                             progress_message=message[:300], heartbeat_at=timezone.now())
         transaction.on_commit(lambda: setattr(self, "committed", result))  # not if it rolls back
+        self.done_message = message[:300]  # used only if the job succeeds, i.e. this transaction committed
 
 
 def _claim(job_id: int) -> Job | None:
@@ -182,7 +184,7 @@ def _heartbeat_loop(job_id: int, attempt: int, stop: threading.Event, lost: thre
 def _outcome(job: Job, ctx: JobContext, handler: Callable) -> dict:
     status, error, trace, result = JobStatus.SUCCEEDED, "", "", {}
     if job.committed_at:  # an earlier run committed the work and died before saying so
-        return _finished(JobStatus.SUCCEEDED, result=job.result)
+        return _finished(JobStatus.SUCCEEDED, result=job.result, message=job.progress_message)
     try:
         ctx.check_cancel()
         result = handler(job, ctx) or {}
@@ -202,15 +204,16 @@ def _outcome(job: Job, ctx: JobContext, handler: Callable) -> dict:
         # The work is committed: what failed after it (a cancel, a log line) does not undo it.
         logger.warning("job %s: %s after its work was committed; recorded as succeeded", job.pk, status)
         status, error, trace, result = JobStatus.SUCCEEDED, "", "", ctx.committed
-    return _finished(status, error=error, trace=trace, result=result)
+    return _finished(status, error=error, trace=trace, result=result, message=ctx.done_message)
 
 
-def _finished(status: str, *, error: str = "", trace: str = "", result: dict | None = None) -> dict:
-    """The final write of a run; the hooks are still to run (hooks_done_at)."""
+def _finished(status: str, *, error: str = "", trace: str = "", result: dict | None = None, message: str = "") -> dict:
+    """The final write of a run; the hooks are still to run (hooks_done_at). A success replaces
+    the last progress line ("writing", "training: 99%") with what the work did, or "done"."""
     update = {"status": status, "finished_at": timezone.now(), "heartbeat_at": timezone.now(),
               "error": error[:5000], "traceback": trace[-20000:], "hooks_done_at": None}
     if status == JobStatus.SUCCEEDED:
-        update.update(progress=1.0, result=result or {})
+        update.update(progress=1.0, result=result or {}, progress_message=message or "done")
     elif result:
         update["result"] = result
     return update

@@ -36,7 +36,8 @@ def jobs_sweep() -> dict[str, int]:
             if job.committed_at:
                 job.status, job.finished_at, job.progress, job.hooks_done_at = (JobStatus.SUCCEEDED, timezone.now(),
                                                                                 1.0, None)
-                job.save(update_fields=["status", "finished_at", "progress", "hooks_done_at"])
+                job.progress_message = job.progress_message or "done"  # commit_result's line, or nothing stale
+                job.save(update_fields=["status", "finished_at", "progress", "progress_message", "hooks_done_at"])
                 log_append(Job.objects.filter(pk=job.pk), f"worker lost (no heartbeat for {silent}s) after its work "
                                                           "was committed; recorded as succeeded")
                 committed += 1

@@ -146,3 +146,26 @@ def test_every_registered_job_kind_has_a_label_and_a_known_queue():
     for kind, spec in JOB_KINDS.items():
         assert spec.label, kind
         assert spec.queue in QUEUES, kind
+
+
+def test_a_succeeded_job_says_done_not_its_last_progress_line(client, admin_user, settings):
+    """The last progress report ("step 4/4" here; "writing", "training: 99%" in real jobs) is stale
+    once the job succeeded: the row, the API and the page say done."""
+    job = job_run(job_id=job_create(kind="noop", params={"steps": 4}, enqueue=False).pk)
+    assert job.status == JobStatus.SUCCEEDED and job.progress_message == "done"
+    client.force_login(admin_user)
+    assert client.get(f"/api/jobs/{job.pk}/").json()["progress_message"] == "done"
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "100% done" in page and "step 4/4" not in page
+    # A failed one keeps its last line: it says how far the job got.
+    failed = job_run(job_id=job_create(kind="noop", params={"steps": 2, "fail": "x"}, enqueue=False).pk)
+    assert failed.status == JobStatus.FAILED and failed.progress_message != "done"
+    # A job whose worker died after committing its work (commit_result said nothing more) is
+    # finished by the sweeper: done as well.
+    lost = job_create(kind="noop", enqueue=False)
+    Job.objects.filter(pk=lost.pk).update(status=JobStatus.RUNNING, attempts=1, progress=1.0,
+                                          progress_message="", committed_at=timezone.now(),
+                                          heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert jobs_sweep()["committed"] == 1
+    lost.refresh_from_db()
+    assert lost.status == JobStatus.SUCCEEDED and lost.progress_message == "done"

@@ -315,3 +315,25 @@ def test_only_members_are_labelers_of_a_project_for_the_api_and_the_pages(projec
     page.force_login(admin_user)
     assert page.post(f"/labelers/projects/{project.pk}/members/{other_admin.pk}/",
                      {"action": "pause"}).status_code == 404
+
+
+def test_calibration_says_why_a_consensus_of_one_other_labeler_is_hidden(project, labeler, make_user,
+                                                                         make_ranking_task):
+    """With overlap 2 the "consensus" would be the other labeler's own ranking: the API sends none,
+    and says why, as the page does."""
+    project.submissions_required = 2
+    project.gold_rate = 0
+    project.save()
+    task = make_ranking_task(k=3)
+    other = make_user("other")
+    membership_set(project=project, user=other)
+    _submit(labeler, project)
+    _submit(other, project, best_first=False)
+    client = APIClient()
+    client.force_authenticate(labeler)
+    [item] = client.get(f"/api/projects/{project.pk}/calibration/").json()["items"]
+    assert item["task"] == task.pk and item["consensus"] is None and item["consensus_differences"] == []
+    assert item["consensus_hidden_reason"].startswith("Only one other labeler has ranked this task")
+    client.force_login(labeler)
+    page = client.get(f"/labelers/projects/{project.pk}/calibration/").content.decode()
+    assert item["consensus_hidden_reason"].split(":")[0] in page and "data-consensus-hidden" in page
