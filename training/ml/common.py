@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -171,7 +172,8 @@ def checkpoint_dirs(output_dir: str | Path, prefix: str = CHECKPOINT_PREFIX) -> 
     root = Path(output_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit()
+    # [0-9]+, not str.isdigit: that also accepts '²', which int() then refuses
+    found = [p for p in root.iterdir() if p.name.startswith(prefix) and re.fullmatch(r"[0-9]+", p.name[len(prefix):])
              and (p / "meta.json").exists()]
     return sorted(found, key=lambda p: int(p.name[len(prefix):]))
 
@@ -245,3 +247,37 @@ def pick_device(name: str) -> str:
     if name != "auto":
         return name
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------- wall-clock budget
+class Budget:
+    """A trainer's max_seconds: after a few steps, the number of steps that fit the rest of the budget, the
+    same on every process (process 0 decides, the others follow)."""
+
+    CALIBRATION_STEPS = 3
+
+    def __init__(self, accelerator, seconds: float):
+        self.accelerator, self.seconds, self.clock = accelerator, seconds, time.perf_counter()
+        self.step_seconds: list[float] = []
+
+    def _agreed(self, value: int) -> int:
+        if self.accelerator.num_processes == 1:
+            return value
+        import torch
+        from accelerate.utils import broadcast
+
+        return int(broadcast(torch.tensor([value], device=self.accelerator.device), from_process=0)[0])
+
+    def new_total(self, step: int, total: int, took: float) -> int | None:
+        """After each step: a smaller total when the budget calls for one, else None."""
+        if not self.seconds:
+            return None
+        self.step_seconds.append(took)
+        left = self.seconds - (time.perf_counter() - self.clock)
+        if len(self.step_seconds) == self.CALIBRATION_STEPS:
+            per_step = sum(self.step_seconds[1:]) / (len(self.step_seconds) - 1)  # the first step warms up
+            fit = self._agreed(min(total, step + max(0, int(left / per_step))))
+            return fit if fit < total else None
+        if len(self.step_seconds) > self.CALIBRATION_STEPS and self._agreed(int(left <= 0)):
+            return step  # the estimate was too hopeful: stop here
+        return None
