@@ -251,10 +251,12 @@ def pick_device(name: str) -> str:
 
 # ---------------------------------------------------------------- wall-clock budget
 class Budget:
-    """A trainer's max_seconds: after a few steps, the number of steps that fit the rest of the budget, the
-    same on every process (process 0 decides, the others follow)."""
+    """A trainer's max_seconds: the number of steps that fit the rest of the budget, estimated from
+    the recent steps after the first few and again every REPLAN steps (a step's cost changes when
+    the load changes), the same on every process (process 0 decides, the others follow)."""
 
     CALIBRATION_STEPS = 3
+    REPLAN = 20
 
     def __init__(self, accelerator, seconds: float):
         self.accelerator, self.seconds, self.clock = accelerator, seconds, time.perf_counter()
@@ -268,16 +270,16 @@ class Budget:
 
         return int(broadcast(torch.tensor([value], device=self.accelerator.device), from_process=0)[0])
 
-    def new_total(self, step: int, total: int, took: float) -> int | None:
-        """After each step: a smaller total when the budget calls for one, else None."""
+    def new_total(self, *, step: int, total: int, cap: int, took: float) -> int | None:
+        """After each step: the new number of steps when the budget changes it, else None."""
         if not self.seconds:
             return None
         self.step_seconds.append(took)
-        left = self.seconds - (time.perf_counter() - self.clock)
-        if len(self.step_seconds) == self.CALIBRATION_STEPS:
-            per_step = sum(self.step_seconds[1:]) / (len(self.step_seconds) - 1)  # the first step warms up
-            fit = self._agreed(min(total, step + max(0, int(left / per_step))))
-            return fit if fit < total else None
-        if len(self.step_seconds) > self.CALIBRATION_STEPS and self._agreed(int(left <= 0)):
-            return step  # the estimate was too hopeful: stop here
+        n, left = len(self.step_seconds), self.seconds - (time.perf_counter() - self.clock)
+        if n == self.CALIBRATION_STEPS or (n > self.CALIBRATION_STEPS and n % self.REPLAN == 0):
+            recent = self.step_seconds[1:][-10:]  # the first step warms up
+            fit = self._agreed(min(cap, step + max(0, int(left * len(recent) / sum(recent)))))
+            return fit if fit != total else None
+        if n > self.CALIBRATION_STEPS and self._agreed(int(left <= 0)):
+            return step  # over budget before the estimate said: stop here
         return None

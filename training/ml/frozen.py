@@ -102,26 +102,45 @@ def cached_scores(upper, head, hidden: torch.Tensor, mask: torch.Tensor) -> torc
     return head(out[torch.arange(out.shape[0], device=out.device), last])[:, 0]
 
 
-def cache_lower_layers(model, encoded: list[dict], n_frozen: int, pad_id: int, device, *, batch_size: int = 16):
-    """The reward trainer's cache_frozen: each encoded sequence's lower-layer output, stored on its group as "hidden", and the
-    view that runs the upper layers on it. Refuses a model whose cached scores differ from its own
-    (an architecture that rescales inputs_embeds, say), naming the setting to turn off."""
-    backbone, head = backbone_and_head(model)
-    seqs = [g["prompt"] + ids for g in encoded for ids in g["ids"]]
-    was_training = model.training
-    model.eval()  # the cache is what the frozen layers compute without dropout
-    hidden = lower_outputs(backbone, n_frozen, seqs, pad_id, batch_size=batch_size, device=device)
-    upper = upper_view(backbone, n_frozen)
-    with torch.no_grad():
-        ids, mask = pad_ids(seqs[:1], pad_id)
-        full = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits[:, 0]
-        cached = cached_scores(upper, head, hidden[0][None], mask.to(device))
-    if not torch.allclose(full, cached, atol=1e-3, rtol=1e-3):
-        raise ConfigError(f"cache_frozen: this model's upper layers give other scores from cached inputs "
-                                 f"({float(full[0]):.4f} vs {float(cached[0]):.4f}); set cache_frozen=false")
-    model.train(was_training)
-    n = 0
-    for g in encoded:
-        g["hidden"] = hidden[n : n + len(g["ids"])]
-        n += len(g["ids"])
-    return upper
+class LowerCache:
+    """The reward trainer's cache_frozen: each sequence's lower-layer output, computed the first
+    time a batch needs it and kept on its group as "hidden" (so training runs from the first
+    step, a process computes only the sequences it is given, and later epochs run the upper
+    layers alone). `upper` is the view that runs the upper layers on it. The first fill checks
+    that cached scores equal the model's own and refuses a model where they differ (one that
+    rescales inputs_embeds, say), naming the setting to turn off."""
+
+    def __init__(self, model, n_frozen: int, pad_id: int, device, *, batch_size: int = 16):
+        self.model, self.n_frozen, self.pad_id, self.device, self.batch_size = model, n_frozen, pad_id, device, batch_size
+        self.backbone, self.head = backbone_and_head(model)
+        self.upper = upper_view(self.backbone, n_frozen)
+        self.checked = False
+
+    def fill(self, groups: list[dict]) -> None:
+        missing = [g for g in groups if "hidden" not in g]
+        if not missing:
+            return
+        seqs = [g["prompt"] + ids for g in missing for ids in g["ids"]]
+        was_training = self.model.training
+        self.model.eval()  # the cache is what the frozen layers compute without dropout
+        try:
+            hidden = lower_outputs(self.backbone, self.n_frozen, seqs, self.pad_id, batch_size=self.batch_size,
+                                   device=self.device)
+            if not self.checked:
+                self._check(seqs[0], hidden[0])
+        finally:
+            self.model.train(was_training)
+        n = 0
+        for g in missing:
+            g["hidden"] = hidden[n : n + len(g["ids"])]
+            n += len(g["ids"])
+
+    @torch.no_grad()
+    def _check(self, seq: list[int], hidden: torch.Tensor) -> None:
+        ids, mask = pad_ids([seq], self.pad_id)
+        full = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False).logits[:, 0]
+        cached = cached_scores(self.upper, self.head, hidden[None], mask.to(self.device))
+        if not torch.allclose(full, cached, atol=1e-3, rtol=1e-3):
+            raise ConfigError(f"cache_frozen: this model's upper layers give other scores from cached inputs "
+                              f"({float(full[0]):.4f} vs {float(cached[0]):.4f}); set cache_frozen=false")
+        self.checked = True

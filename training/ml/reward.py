@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from training.ml import common
 from training.ml.common import freeze_lower_layers, trainable_state
 from training.ml.data import RankedGroup, encode_completion, load_ranked_groups
-from training.ml.frozen import backbone_and_head, cache_lower_layers, cached_scores, pad_hidden, pad_ids
+from training.ml.frozen import LowerCache, backbone_and_head, cached_scores, pad_hidden, pad_ids
 
 
 @dataclass
@@ -288,15 +288,15 @@ def train(config: RewardConfig) -> dict:
     pad_id = tokenizer.pad_token_id
     budget = common.Budget(accelerator, config.max_seconds)  # the budget's clock starts before the frozen-layer pass
     model.to(accelerator.device)
-    upper = (cache_lower_layers(model, encoded, config.freeze_layers, pad_id, accelerator.device,
-                                batch_size=config.eval_batch_size) if config.cache_frozen else None)
+    cache = (LowerCache(model, config.freeze_layers, pad_id, accelerator.device, batch_size=config.eval_batch_size)
+             if config.cache_frozen else None)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = base_optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
                                                    fused=config.fused_adamw or None)
     micro = config.batch_size  # prompts per micro-batch per process
     world = accelerator.num_processes
     per_epoch = math.ceil(len(encoded) / (micro * world * config.gradient_accumulation_steps))
-    total = min(config.max_steps or per_epoch * config.num_epochs, per_epoch * config.num_epochs)
+    total = cap = min(config.max_steps or per_epoch * config.num_epochs, per_epoch * config.num_epochs)
 
     def make_scheduler(steps: int, done: int = 0):
         made = get_scheduler(config.lr_scheduler, base_optimizer, num_warmup_steps=int(config.warmup_ratio * steps),
@@ -319,11 +319,11 @@ def train(config: RewardConfig) -> dict:
         step, history = state["step"], state["history"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed from {checkpoint} at step {step}", file=sys.stderr)
-    scorer, optimizer = accelerator.prepare(RewardScorer(model, upper), optimizer)
+    scorer, optimizer = accelerator.prepare(RewardScorer(model, cache.upper if cache else None), optimizer)
     model.train()
     emit({"event": "start", "total_steps": total, "train_prompts": len(encoded), "skipped_prompts": skipped,
           "eval_prompts": len(eval_groups), "snapshot_sha256": snapshot, "resumed_from_step": step,
-          "processes": world, "cached_frozen_layers": config.freeze_layers if upper is not None else 0})
+          "processes": world, "cached_frozen_layers": config.freeze_layers if cache else 0})
 
     def save_checkpoint() -> None:
         if not accelerator.is_main_process:
@@ -360,6 +360,8 @@ def train(config: RewardConfig) -> dict:
             mine = chunk[accelerator.process_index :: world]
             tick, tick_cpu = time.perf_counter(), time.process_time()
             for n, indices in enumerate(mine):
+                if cache:
+                    cache.fill([encoded[i] for i in indices])
                 batch = {k: v.to(accelerator.device) for k, v in collate([encoded[i] for i in indices], pad_id).items()}
                 sync = accelerator.no_sync(scorer) if n < len(mine) - 1 else contextlib.nullcontext()
                 with sync:
@@ -380,7 +382,7 @@ def train(config: RewardConfig) -> dict:
             loop_seconds += took
             loop_cpu_seconds += time.process_time() - tick_cpu
             step += 1
-            cut = budget.new_total(step, total, took)
+            cut = budget.new_total(step=step, total=total, cap=cap, took=took)
             if cut is not None:
                 total = cut
                 scheduler = make_scheduler(total, step)

@@ -52,7 +52,7 @@ def events_of(text: str) -> list[dict]:
 
 @pytest.mark.parametrize("lora", [False, True])
 def test_cached_frozen_layers_give_the_scores_and_gradients_of_full_sequences(tiny_base, snapshot, lora):
-    from training.ml.frozen import cache_lower_layers
+    from training.ml.frozen import LowerCache
     from training.ml.reward import RewardScorer, collate, encode_groups, load_backbone
 
     cfg = config(tiny_base, snapshot, "/unused", freeze_layers=1, lora_r=4 if lora else 0, cache_frozen=True)
@@ -60,7 +60,11 @@ def test_cached_frozen_layers_give_the_scores_and_gradients_of_full_sequences(ti
     groups, _ = load_ranked_groups(snapshot, "train")
     encoded, _ = encode_groups(groups[:6], tokenizer, cfg)
     full = [{k: v for k, v in g.items()} for g in encoded]
-    upper = cache_lower_layers(model, encoded, 1, tokenizer.pad_token_id, "cpu")
+    cache = LowerCache(model, 1, tokenizer.pad_token_id, "cpu")
+    cache.fill(encoded[:4])
+    assert [("hidden" in g) for g in encoded] == [True] * 4 + [False] * 2  # filled when a batch needs it
+    cache.fill(encoded)
+    upper = cache.upper
     assert all(len(g["hidden"]) == len(g["ids"]) for g in encoded) and "hidden" not in full[0]
     results = []
     for batch_groups in (encoded, full):
