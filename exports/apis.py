@@ -11,9 +11,10 @@ from rest_framework.views import APIView
 from annotate.models import Project
 from core.parsers import FormParser, MultiPartParser
 from core.permissions import IsRanklabAdmin
+from exports.importers.examples import EXAMPLES
 from exports.models import ExportSnapshot
 from exports.services.download import snapshot_zip_name, snapshot_zip_stream
-from exports.services.imports import IMPORT_KINDS, import_options_check, import_start, import_upload_save
+from exports.services.imports import IMPORT_KINDS, import_prepare, import_start
 from exports.services.snapshots import export_start, snapshot_file
 from jobs.apis import JobOutputSerializer
 
@@ -36,8 +37,11 @@ class ExportStartInputSerializer(serializers.Serializer):
 
 
 class ImportInputSerializer(serializers.Serializer):
-    file = serializers.FileField()
-    kind = serializers.ChoiceField(choices=list(IMPORT_KINDS))
+    file = serializers.FileField(required=False, default=None, help_text="The file to import, or give `example`.")
+    example = serializers.ChoiceField(choices=list(EXAMPLES), required=False, allow_blank=True, default="",
+                                      help_text="A built-in example dataset (data/examples) instead of a file; "
+                                                "kind and format come with it.")
+    kind = serializers.ChoiceField(choices=list(IMPORT_KINDS), required=False, allow_blank=True, default="")
     format = serializers.CharField(required=False, allow_blank=True, default="",
                                    help_text="prompts: jsonl, csv, txt, mt-bench, self-instruct; "
                                              "preferences: trl, hh-rlhf; candidates: jsonl. Default: from the name.")
@@ -106,9 +110,8 @@ class ImportCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        options = import_options_check(kind=v["kind"], fmt=v["format"], filename=v["file"].name,
+        options, path = import_prepare(uploaded=v["file"], example=v["example"], kind=v["kind"], fmt=v["format"],
                                        on_duplicate=v["on_duplicate"], source=v["source"], as_gold=v["as_gold"],
                                        make_tasks=v["make_tasks"])
-        path = import_upload_save(uploaded=v["file"], filename=v["file"].name)
         job = import_start(project=project, path=path, options=options, user=request.user)
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -2,6 +2,7 @@
 as the API and the commands."""
 from django import forms
 
+from exports.importers.examples import EXAMPLES
 from exports.services.imports import IMPORT_KINDS
 from exports.services.options import DEFAULT_FORMATS, FILE_TYPES, MARGIN_MODES, MERGE_MODES, PAIR_MODES
 from exports.writers import FORMATS
@@ -35,8 +36,10 @@ class ExportForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField()
-    kind = forms.ChoiceField(choices=[(k, k) for k in IMPORT_KINDS])
+    file = forms.FileField(required=False)
+    kind = forms.ChoiceField(required=False, choices=[(k, k) for k in IMPORT_KINDS])
+    example = forms.ChoiceField(required=False, widget=forms.HiddenInput,
+                                choices=[("", "")] + [(k, e.label) for k, e in EXAMPLES.items()])
     format = forms.ChoiceField(required=False, choices=[("", "from the file name")] + sorted(
         {(f, f) for fmts in IMPORT_KINDS.values() for f in fmts}))
     on_duplicate = forms.ChoiceField(required=False, choices=[("", "default"), ("skip", "skip"), ("fail", "fail")],

@@ -10,9 +10,10 @@ from django.views.decorators.http import require_POST
 
 from annotate.models import Project
 from exports.forms import ExportForm, ImportForm
+from exports.importers.examples import EXAMPLES
 from exports.models import ExportSnapshot
 from exports.services.download import snapshot_zip_name, snapshot_zip_stream
-from exports.services.imports import import_options_check, import_start, import_upload_save
+from exports.services.imports import import_prepare, import_start
 from exports.services.snapshots import export_start, snapshot_file
 from jobs.models import Job
 from jobs.services.lifecycle import JobQueueUnavailable
@@ -35,6 +36,7 @@ def project_exports(request, project_id: int, export_form=None, import_form=None
     return render(request, "exports/project.html", {
         "project": project, "snapshots": project.exports.order_by("-version"), "jobs": jobs,
         "export_form": export_form or ExportForm(), "import_form": import_form or ImportForm(),
+        "examples": EXAMPLES.values(),
     }, status=400 if (export_form or import_form) else 200)
 
 
@@ -64,10 +66,9 @@ def import_create(request, project_id: int):
     if form.is_valid():
         v = form.cleaned_data
         try:
-            options = import_options_check(kind=v["kind"], fmt=v["format"], filename=v["file"].name,
+            options, path = import_prepare(uploaded=v["file"], example=v["example"], kind=v["kind"], fmt=v["format"],
                                            on_duplicate=v["on_duplicate"], source=v["source"], as_gold=v["as_gold"],
                                            make_tasks=v["make_tasks"])
-            path = import_upload_save(uploaded=v["file"], filename=v["file"].name)
             job = import_start(project=project, path=path, options=options, user=request.user)
             return redirect("exports:job", job_id=job.pk)
         except ValidationError as exc:

@@ -23,6 +23,7 @@ from annotate.models import Project, Prompt, Ranking, Task, TaskState, conversat
 from annotate.services.projects import candidate_create, prompt_create, task_create
 from annotate.services.submissions import RankingInput, ranking_check
 from exports.importers.candidates import parse_candidates
+from exports.importers.examples import EXAMPLES
 from exports.importers.preferences import PREFERENCE_FORMATS, parse_preferences
 from exports.importers.prompts import PROMPT_FORMATS, parse_prompts
 from exports.importers.reader import ON_BYTES, READ_BYTES, ImportFailure
@@ -85,6 +86,29 @@ def import_upload_save(*, uploaded, filename: str) -> Path:
         for chunk in (uploaded.chunks() if hasattr(uploaded, "chunks") else [uploaded.read()]):
             out.write(chunk)
     return path
+
+
+def import_prepare(*, uploaded=None, example: str = "", kind: str = "", fmt: str = "", on_duplicate: str = "",
+                   source: str = "", as_gold=False, make_tasks=False) -> tuple[ImportOptions, Path]:
+    """Check a request to import an uploaded file or a built-in example (data/examples, whose kind
+    and format are known) and return (options, the path the job reads); an upload is saved first."""
+    flags = {"on_duplicate": on_duplicate, "source": source, "as_gold": as_gold, "make_tasks": make_tasks}
+    if example:
+        found = EXAMPLES.get(example)
+        if found is None:
+            raise ValidationError({"example": f"Unknown example {example!r}; choose one of {', '.join(EXAMPLES)}."})
+        if uploaded is not None:
+            raise ValidationError({"example": "Import either a file or an example, not both."})
+        if kind and kind != found.kind:
+            raise ValidationError({"kind": f"The example {example!r} holds {found.kind}, not {kind}."})
+        options = import_options_check(kind=found.kind, fmt=fmt or found.fmt, filename=found.filename, **flags)
+        return options, found.path
+    if uploaded is None:
+        raise ValidationError({"file": "Choose a file to import, or one of the built-in examples."})
+    if not kind:
+        raise ValidationError({"kind": f"Say what the file holds: one of {', '.join(IMPORT_KINDS)}."})
+    options = import_options_check(kind=kind, fmt=fmt, filename=uploaded.name, **flags)
+    return options, import_upload_save(uploaded=uploaded, filename=uploaded.name)
 
 
 def import_start(*, project: Project, path: Path | str, options: ImportOptions, user=None,

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -171,7 +172,8 @@ def checkpoint_dirs(output_dir: str | Path, prefix: str = CHECKPOINT_PREFIX) -> 
     root = Path(output_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit()
+    # [0-9]+, not str.isdigit: that also accepts '²', which int() then refuses
+    found = [p for p in root.iterdir() if p.name.startswith(prefix) and re.fullmatch(r"[0-9]+", p.name[len(prefix):])
              and (p / "meta.json").exists()]
     return sorted(found, key=lambda p: int(p.name[len(prefix):]))
 
@@ -245,3 +247,39 @@ def pick_device(name: str) -> str:
     if name != "auto":
         return name
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------- wall-clock budget
+class Budget:
+    """A trainer's max_seconds: the number of steps that fit the rest of the budget, estimated from
+    the recent steps after the first few and again every REPLAN steps (a step's cost changes when
+    the load changes), the same on every process (process 0 decides, the others follow)."""
+
+    CALIBRATION_STEPS = 3
+    REPLAN = 20
+
+    def __init__(self, accelerator, seconds: float):
+        self.accelerator, self.seconds, self.clock = accelerator, seconds, time.perf_counter()
+        self.step_seconds: list[float] = []
+
+    def _agreed(self, value: int) -> int:
+        if self.accelerator.num_processes == 1:
+            return value
+        import torch
+        from accelerate.utils import broadcast
+
+        return int(broadcast(torch.tensor([value], device=self.accelerator.device), from_process=0)[0])
+
+    def new_total(self, *, step: int, total: int, cap: int, took: float) -> int | None:
+        """After each step: the new number of steps when the budget changes it, else None."""
+        if not self.seconds:
+            return None
+        self.step_seconds.append(took)
+        n, left = len(self.step_seconds), self.seconds - (time.perf_counter() - self.clock)
+        if n == self.CALIBRATION_STEPS or (n > self.CALIBRATION_STEPS and n % self.REPLAN == 0):
+            recent = self.step_seconds[1:][-10:]  # the first step warms up
+            fit = self._agreed(min(cap, step + max(0, int(left * len(recent) / sum(recent)))))
+            return fit if fit != total else None
+        if n > self.CALIBRATION_STEPS and self._agreed(int(left <= 0)):
+            return step  # over budget before the estimate said: stop here
+        return None

@@ -15,6 +15,7 @@ request, so it cannot leak into logs or job errors. No Django here.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,12 @@ class EndpointError(Exception):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+def retry_after_seconds(value: str) -> float | None:
+    """A Retry-After header in seconds ("2", "1.5"), else None (an HTTP date, or digits such as
+    '²' that str.isdigit accepts and float refuses)."""
+    return float(value) if re.fullmatch(r"[0-9]+(\.[0-9]*)?", value.strip()) else None
 
 
 def redact(text: str, secret: str) -> str:
@@ -94,9 +101,9 @@ class EndpointClient:
                 problem = f"HTTP {response.status_code}: {self._excerpt(response)}"
                 if response.status_code not in RETRY_STATUSES:
                     raise EndpointError(f"{cfg.url} refused the request: {problem}", status=response.status_code)
-                retry_after = response.headers.get("retry-after", "")
-                if retry_after.replace(".", "", 1).isdigit():
-                    delay = max(delay, min(float(retry_after), 60.0))
+                wait_s = retry_after_seconds(response.headers.get("retry-after", ""))
+                if wait_s is not None:
+                    delay = max(delay, min(wait_s, 60.0))
             if last:
                 tries = cfg.max_retries + 1
                 raise EndpointError(f"{cfg.url}: {problem} (gave up after {tries} attempt{'s' * (tries > 1)})")

@@ -13,7 +13,8 @@ Reads `sft_messages/<split>` (or `sft_prompt_completion/<split>`) rows: {"messag
 Progress goes to stdout as JSON lines (see training/ml/common.py); checkpoints are the Trainer's
 (optimizer, scheduler, RNG) in <output_dir>/checkpoints/checkpoint-N plus our meta.json; the final
 model (LoRA merged) is renamed into <output_dir>/model when complete.
-Multi-GPU: `accelerate launch -m training.ml.sft --config spec.json`.
+Several processes or GPUs: `accelerate launch --multi_gpu --num_processes N -m training.ml.sft --config spec.json`
+(TRL's trainer shards the batches and averages the gradients; process 0 reports and saves).
 """
 from __future__ import annotations
 
@@ -182,7 +183,8 @@ def train(config: SFTJobConfig) -> dict:
     if config.resume:
         found = common.latest_checkpoint(out, snapshot, prefix="checkpoint-")
         resume_from = str(found) if found else None
-    common.emit({"event": "start", "total_steps": trainer.args.max_steps if trainer.args.max_steps > 0 else None,
+    emit = common.emit if trainer.is_world_process_zero() else (lambda event: None)  # one process speaks for all
+    emit({"event": "start", "total_steps": trainer.args.max_steps if trainer.args.max_steps > 0 else None,
                  "train_conversations": len(rows), "eval_conversations": len(eval_rows), "snapshot_sha256": snapshot,
                  "resumed_from": resume_from})
     result = trainer.train(resume_from_checkpoint=resume_from)
@@ -204,7 +206,7 @@ def train(config: SFTJobConfig) -> dict:
             {"config": common.config_to_dict(config), "snapshot_sha256": snapshot, "step": metrics["steps"],
              "metrics": metrics, "kind": "policy"}, indent=1, default=str))
         common.commit_dir(tmp, model_dir)
-    common.emit({"event": "done", "progress": 1.0, "model_dir": str(model_dir), "metrics": metrics})
+    emit({"event": "done", "progress": 1.0, "model_dir": str(model_dir), "metrics": metrics})
     return metrics
 
 

@@ -175,3 +175,24 @@ def test_the_launcher_setting_starts_the_trainer(project, tiny_base, admin_user,
     job = job_run(job_id=job.pk)
     assert f"$ {wrapper} -m training.ml.reward --config" in job.log_tail
     assert "launched-by-wrapper" in job.log_tail
+
+
+@pytest.mark.process
+def test_an_accelerate_launcher_trains_on_two_processes_and_registers_the_model(labelled_project, tiny_base,
+                                                                                admin_user, settings):
+    """RANKLAB_TRAINER_LAUNCHER set to a real `accelerate launch` (two processes, gloo on CPU)."""
+    from jobs.services import job_run
+    from training.tests.test_ml_reward_scale import accelerate_launch
+
+    settings.TRAINER_LAUNCHER = " ".join(accelerate_launch(2)) + " -m"
+    exported = job_run(job_id=export_start(project=labelled_project, options={"formats": ["ranked_groups"]},
+                                           user=admin_user).pk)
+    export = ExportSnapshot.objects.get(job=exported)
+    job = training_start(kind="train_reward", project=labelled_project, export=export, base_model=tiny_base,
+                         config={**RM_CONFIG, "max_steps": 3, "save_steps": 0}, user=admin_user)
+    job = job_run(job_id=job.pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error + job.log_tail
+    assert "accelerate launch --multi_gpu --num_processes 2" in job.log_tail and "processes=2" in job.log_tail
+    model = ModelVersion.objects.get(produced_by_job=job)
+    assert model.kind == ModelKind.REWARD and model.export_snapshot == export and model.metrics["steps"] == 3
+    assert len(job.metrics["series"]["loss"]) == 3  # one process reports for both
