@@ -59,7 +59,7 @@ class DPOConfig:
             raise common.ConfigError("DPOConfig: batch_size must be at least 1 and max_length at least 8")
 
 
-def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, callbacks=()):
+def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, callbacks=(), emit=common.emit):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -89,6 +89,7 @@ def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, 
         report_to=[], disable_tqdm=True, save_strategy="steps" if config.save_steps and config.output_dir else "no",
         save_steps=config.save_steps or 500, save_total_limit=1,
     )
+    common.phase(f"encoding {len(rows)} pairs ({2 * len(rows)} sequences)", emit)
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                          peft_config=peft_config, callbacks=list(callbacks))
     pdata.quiet_hf_trainer(trainer)
@@ -111,7 +112,9 @@ def train(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, emit: Ca
         files.append(source)
     snapshot = config.snapshot_sha256 or (common.snapshot_sha256(config.data_path, files) if files else "")
     callback = pdata.hf_progress_callback(config, snapshot, lambda logs: _record(logs, config.beta), emit, check_cancel)
-    trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback])
+    common.phase("loading the model", emit)
+    trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback], emit=emit)
+    common.phase(f"computing the reference log-probabilities of {len(pairs)} pairs", emit)
     return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
                                    method="dpo", counts={"pairs": len(pairs)})
 

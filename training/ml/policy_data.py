@@ -217,6 +217,9 @@ def hf_progress_callback(config, snapshot: str, pick: Callable[[dict], dict], em
             self.last: dict[str, Any] = {}
             self.history: dict[str, list] = {}
 
+        def on_train_begin(self, args, state, control, **kwargs):
+            emit({"event": "start", "total_steps": state.max_steps, "resumed_from_step": state.global_step})
+
         def on_step_end(self, args, state, control, **kwargs):
             if check_cancel:
                 check_cancel()
@@ -251,6 +254,7 @@ def hf_train_and_save(trainer, config, *, snapshot: str, callback, emit: Callabl
              "history": callback.history, **{f"final_{k}": v for k, v in callback.last.items()}}
     model_dir = None
     if config.output_dir:
+        common.phase("saving the model", emit)
         meta = {"config": common.config_to_dict(config), "snapshot_sha256": snapshot,
                 "step": trainer.state.global_step, "metrics": final, "kind": "policy", "method": method}
         model_dir = save_policy(trainer.model, trainer.processing_class, config.output_dir, meta)

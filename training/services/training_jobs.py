@@ -140,7 +140,7 @@ def run_training_job(job: Job, ctx: JobContext) -> dict:
     export = ExportSnapshot.objects.get(pk=job.params["export_id"])
     base = ModelVersion.objects.get(pk=job.params["base_model_id"])
     run_dir = job_run_dir(job)
-    ctx.progress(0.01, f"preparing {job.get_kind_display().lower()} on export v{export.version}")
+    ctx.progress(0.01, f"starting the trainer ({job.get_kind_display().lower()}, export v{export.version})")
     config = {
         **job.params.get("config", {}),
         "model_name_or_path": str(model_local_dir(base)),
