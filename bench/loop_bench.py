@@ -87,6 +87,11 @@ def base_rates(args, prompts: list[str]) -> int:
     from training.ml.rules import parse_rule, rule_rate
 
     rules = [parse_rule(r) for r in args.base_rates]
+    os.environ.update(DJANGO_SETTINGS_MODULE="config.settings.local",
+                      RANKLAB_DATA_DIR=os.environ.get("RANKLAB_DATA_DIR", "/tmp/loop-bench-rates"))
+    import django
+
+    django.setup()  # sample() reuses the evaluate step's sampler; no database is touched
     started = time.monotonic()
     answers = sample(args.model, prompts[: args.heldout], max_new_tokens=args.max_new_tokens)
     print(f"sampled {len(answers)} answers in {time.monotonic() - started:.0f}s (temperature 0.7, "
@@ -120,6 +125,8 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=64, help="Candidates and measured answers.")
     ap.add_argument("--params", default="{}", help="Round options (JSON) over the CPU preset.")
     ap.add_argument("--base-rates", nargs="*", help="Only measure these rules' base rates under the model.")
+    ap.add_argument("--measure-existing", action="store_true", help="Keep RANKLAB_DATA_DIR's finished run and only "
+                    "measure its policies again (e.g. after the run was stopped once its rounds finished).")
     args = ap.parse_args()
 
     prompts = seed_prompts()
@@ -129,7 +136,8 @@ def main() -> int:
         return base_rates(args, prompts)
 
     data_dir = Path(os.environ.get("RANKLAB_DATA_DIR", "/tmp/loop-bench"))
-    shutil.rmtree(data_dir, ignore_errors=True)  # a fresh SQLite database and broker each run
+    if not args.measure_existing:
+        shutil.rmtree(data_dir, ignore_errors=True)  # a fresh SQLite database and broker each run
     os.environ.update(DJANGO_SETTINGS_MODULE="config.settings.local", RANKLAB_DATA_DIR=str(data_dir))
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
@@ -139,15 +147,20 @@ def main() -> int:
     django.setup()
     from annotate.services.projects import project_create, prompt_create
     from jobs.models import Job
-    from training.ml.rules import parse_rule, rule_rate
+    from training.ml.rules import parse_rule
     from training.models import Round, RoundStatus
     from training.services.generation.start import generation_start
-    from training.services.registry import model_local_dir, model_register
+    from training.services.registry import model_register
     from training.services.rounds import round_continue, round_start
     from training.services.rounds.presets import cpu_friendly
     from training.services.simulation import labelers_simulate, project_loop_set
 
     rule = parse_rule(args.rule)
+    if args.measure_existing:
+        rounds = list(Round.objects.filter(project__name=f"loop {rule.spec}"[:200], status=RoundStatus.SUCCEEDED)
+                      .order_by("number"))
+        minutes = [(r.finished_at - r.created_at).total_seconds() / 60 for r in rounds]
+        return measure(args, rule, heldout, rounds, minutes, data_dir)
     print(f"loop_bench: rule {rule.spec}, {args.method}, {args.rounds} rounds; {len(train)} labelled prompts, "
           f"{len(later)} for the rounds' new tasks, {len(heldout)} held out; uptime: {os.popen('uptime').read().strip()}",
           flush=True)
@@ -219,6 +232,13 @@ def main() -> int:
         os.killpg(worker.pid, signal.SIGKILL)  # its trainer subprocess dies with it (PDEATHSIG)
         worker.wait(timeout=30)
 
+    return measure(args, rule, heldout, rounds, minutes, data_dir)
+
+
+def measure(args, rule, heldout: list[str], rounds: list, minutes: list[float], data_dir: Path) -> int:
+    from training.ml.rules import rule_rate
+    from training.services.registry import model_local_dir
+
     n = len(heldout)
     counts = {}
     for label, model_dir in [("parent", args.model)] + [(f"r{r.number}", str(model_local_dir(r.policy_model)))
@@ -226,6 +246,7 @@ def main() -> int:
         t0 = time.monotonic()
         answers = sample(model_dir, heldout, max_new_tokens=args.max_new_tokens)
         counts[label] = sum(rule.satisfied(a) for a in answers)
+        (data_dir / f"answers-{label}.json").write_text(json.dumps(answers, indent=1))
         low, high = wilson(counts[label], n)
         print(f"{label}: {counts[label]}/{n} = {rule_rate(rule, answers):.3f} satisfy {rule.spec} "
               f"[{low:.3f}, {high:.3f}] (sampled in {time.monotonic() - t0:.0f}s; mean words "

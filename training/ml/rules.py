@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-SHORT_WORDS = 40
+# SmolLM2 answers with 48-64 new tokens run to 35-50 words; one that stops by 20 words is short.
+SHORT_WORDS = 20
 MAX_RULE_LENGTH = 500
-RULES_HELP = ("shorter (fewer words win; satisfied at most 40 words), longer (more words win), keyword:WORD (answers "
+RULES_HELP = ("shorter (fewer words win; satisfied at most 20 words), longer (more words win), keyword:WORD (answers "
               "containing the word win, case-insensitive), regex:PATTERN (answers matching the Python regular "
               "expression win, MULTILINE), not:RULE (the opposite of RULE)")
 

@@ -148,6 +148,8 @@ def run_training_job(job: Job, ctx: JobContext) -> dict:
         "output_dir": str(run_dir / "out"),
         "snapshot_sha256": export.sha256 or None,
     }
+    if job.kind == "train_reward":  # a log line per step, so the job's message counts every step (unless set)
+        config.setdefault("logging_steps", 1)
     reward = None
     if job.params.get("reward_model_id"):  # DPO keeps it for the lineage only
         reward = ModelVersion.objects.get(pk=job.params["reward_model_id"])

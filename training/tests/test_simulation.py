@@ -18,8 +18,8 @@ def test_shorter_and_longer_rank_by_words_and_tie_equal_lengths():
     assert rank_tiers(parse_rule("shorter"), TEXTS) == [[3], [1], [4], [2]]
     assert rank_tiers(parse_rule("longer"), TEXTS) == [[2], [4], [1], [3]]
     assert rank_tiers(parse_rule("shorter"), [(1, "a b"), (2, "c d"), (3, "e")]) == [[3], [1, 2]]
-    assert parse_rule("shorter").satisfied("word " * 40) and not parse_rule("shorter").satisfied("word " * 41)
-    assert parse_rule("longer").satisfied("word " * 41)
+    assert parse_rule("shorter").satisfied("word " * 20) and not parse_rule("shorter").satisfied("word " * 21)
+    assert parse_rule("longer").satisfied("word " * 21) and not parse_rule("longer").satisfied("word " * 20)
 
 
 def test_keyword_is_a_whole_word_case_insensitive():
