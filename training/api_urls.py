@@ -14,6 +14,7 @@ urlpatterns = [
     path("rounds/", apis_rounds.RoundListApi.as_view(), name="round-list"),
     path("rounds/<id:round_id>/", apis_rounds.RoundDetailApi.as_view(), name="round-detail"),
     path("rounds/<id:round_id>/retry/", apis_rounds.RoundRetryApi.as_view(), name="round-retry"),
+    path("rounds/<id:round_id>/continue/", apis_rounds.RoundContinueApi.as_view(), name="round-continue"),
     path("rounds/<id:round_id>/cancel/", apis_rounds.RoundCancelApi.as_view(), name="round-cancel"),
     path("trainings/", apis_rounds.TrainingStartApi.as_view(), name="training-start"),
     path("evaluations/", apis_rounds.EvaluationStartApi.as_view(), name="evaluation-start"),

@@ -15,7 +15,7 @@ from exports.models import ExportSnapshot
 from jobs.apis import JobOutputSerializer
 from training.models import ModelKind, ModelVersion, PolicyMethod, QueueMode, Round
 from training.services.evaluation import evaluation_start
-from training.services.rounds import round_cancel, round_retry, round_start
+from training.services.rounds import round_cancel, round_continue, round_retry, round_start
 from training.services.rounds.selectors import round_human_winrate
 
 
@@ -92,6 +92,16 @@ class RoundRetryApi(APIView):
     @extend_schema(request=None, responses={202: RoundOutputSerializer})
     def post(self, request, round_id: int):
         rnd = round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
+        return Response(RoundOutputSerializer(rnd).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RoundContinueApi(APIView):
+    """Continue anyway: a round held because its reward model has not learned goes on to the policy step."""
+    permission_classes = [IsRanklabAdmin]
+
+    @extend_schema(request=None, responses={202: RoundOutputSerializer})
+    def post(self, request, round_id: int):
+        rnd = round_continue(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
         return Response(RoundOutputSerializer(rnd).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -50,6 +50,8 @@ class RoundStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Stopped before the policy step because the reward model has not learned; "continue anyway" carries on.
+    HELD = "held", "Held"
 
 
 class RoundStep(models.TextChoices):
@@ -130,3 +132,25 @@ class Round(models.Model):
 
 STEP_ORDER = [RoundStep.EXPORT, RoundStep.REWARD, RoundStep.POLICY, RoundStep.EVALUATE, RoundStep.GENERATE,
               RoundStep.PAIRWISE, RoundStep.PRIORITISE]
+
+
+class ProjectLoop(models.Model):
+    """What a project knows about its own loop: the rule its (simulated) labelers follow, when
+    known, so a round can measure the ground truth, and the reward-model accuracy a round needs
+    before it trains a policy."""
+
+    project = models.OneToOneField("annotate.Project", on_delete=models.CASCADE, related_name="loop")
+    rule = models.CharField(max_length=500, blank=True,
+                            help_text="The known preference (training/ml/rules.py), e.g. shorter or keyword:please.")
+    rm_min_accuracy = models.FloatField(
+        default=0.6, help_text="A round holds before the policy step when the reward model's held-out accuracy is "
+                               "below this (or its 95 % interval includes 0.5).")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rm_min_accuracy__gte=0, rm_min_accuracy__lte=1),
+                                   name="projectloop_rm_min_accuracy_fraction"),
+        ]
+
+    def __str__(self):
+        return f"loop of {self.project}"

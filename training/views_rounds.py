@@ -19,7 +19,7 @@ from core.query import IdField, query_refused
 from jobs.services.lifecycle import JobQueueUnavailable
 from labelers.selectors import admin_check
 from training.models import STEP_ORDER, ModelKind, ModelVersion, PolicyMethod, QueueMode, Round, RoundStep
-from training.services.rounds import round_cancel, round_retry, round_start
+from training.services.rounds import round_cancel, round_continue, round_retry, round_start
 from training.services.rounds.flow import base_policy_default
 from training.services.rounds.presets import CPU_PRESET, cpu_friendly
 from training.services.rounds.selectors import round_human_winrate, round_lineage, round_tasks_by_model
@@ -45,12 +45,15 @@ def _charts(rnd: Round) -> dict:
     kl = [[r.number, r.evaluation.get("kl_from_parent")] for r in rounds if r.evaluation]
     win = [[r.number, r.evaluation.get("win_rate")] for r in rounds if r.evaluation]
     ev = rnd.evaluation or {}
+    truth = ev.get("ground_truth")
     human = round_human_winrate(rnd)
     charts = {
         "accuracy": line_chart({"RM test accuracy": acc, "labeler agreement": agree}, x_label="round",
                                title="Reward model accuracy vs labeler agreement", y_min=0, y_max=1),
-        "winrates": bar_chart([("RM-judged", ev.get("win_rate")), ("people", human.get("win_rate"))],
-                              title="Win rate of the new policy vs its parent", y_max=1),
+        "winrates": bar_chart([("RM-judged", ev.get("win_rate")), ("people", human.get("win_rate"))]
+                              + [(f"rule: {who}", truth[who]["rate"]) for who in ("parent", "new") if truth],
+                              title="Win rate of the new policy vs its parent"
+                                    + (" and the share satisfying the rule" if truth else ""), y_max=1),
         "history": line_chart({"RM-judged win rate": win, "KL from parent": kl}, x_label="round",
                               title="Win rate and KL per round"),
     }
@@ -154,7 +157,10 @@ def round_detail(request, round_id: int):
     admin_check(request.user)
     rnd = get_object_or_404(Round.objects.select_related(
         "project", "base_policy", "reward_model", "policy_model", "export", "current_job"), pk=round_id)
+    rm_metrics = rnd.reward_model.metrics if rnd.reward_model else {}
     context = {"round": rnd, "steps": _steps(rnd), "charts": _charts(rnd), "human": round_human_winrate(rnd),
+               "truth": (rnd.evaluation or {}).get("ground_truth"), "rm_accuracy": rm_metrics.get("eval_accuracy"),
+               "rm_pairs": rm_metrics.get("eval_pairs"), "agreement": rm_metrics.get("labeler_agreement"),
                "lineage": round_lineage(rnd), "by_model": round_tasks_by_model(rnd),
                "queue_order": rnd.queue_order[:25], "running": rnd.status == "running"}
     if request.htmx:  # the polled part only; 286 tells htmx to stop polling once the round is over
@@ -168,6 +174,19 @@ def round_retry_view(request, round_id: int):
     admin_check(request.user)
     try:
         round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except JobQueueUnavailable as exc:
+        messages.warning(request, str(exc.detail))
+    return redirect("rounds:detail", round_id=round_id)
+
+
+@login_required
+@require_POST
+def round_continue_view(request, round_id: int):
+    admin_check(request.user)
+    try:
+        round_continue(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     except JobQueueUnavailable as exc:

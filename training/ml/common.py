@@ -5,8 +5,8 @@ runner (training/handlers) can treat them alike:
 
     python -m training.ml.reward --config spec.json     # spec.json: the config dataclass as JSON
 
-- stdout carries one JSON object per line: {"event": "log", "step": …, "progress": …, "loss": …},
-  {"event": "eval", …}, {"event": "checkpoint", "step": …, "path": …} and finally
+- stdout carries one JSON object per line: {"event": "phase", "message": "loading the model"},
+  {"event": "log", "step": …, "progress": …, "loss": …}, {"event": "eval", …}, {"event": "checkpoint", "step": …, "path": …} and finally
   {"event": "done", "metrics": {…}, "model_dir": …}, or {"event": "error", "error": "…"} before a
   non-zero exit (2: the config or the data was refused, with the reason; 1: a crash, traceback on
   stderr). Everything human-readable goes to stderr.
@@ -111,6 +111,12 @@ def emit(event: dict[str, Any], stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     stream.write(json.dumps(clean, default=str) + "\n")
     stream.flush()
+
+
+def phase(message: str, emit_fn=None, **extra: Any) -> None:
+    """Say which sub-step the trainer is in ("loading the model", "encoding 480 sequences"); the
+    job runner shows it as the job's message until the next phase or training step."""
+    (emit_fn or emit)({"event": "phase", "message": message, **extra})
 
 
 # ---------------------------------------------------------------- snapshot identity

@@ -32,6 +32,8 @@ class DPOConfig:
     data_path: str = field(default="", metadata={"help": "Export snapshot directory, or a preference / ranked_groups / "
                            "HH file."})
     split: str = field(default="train", metadata={"help": "Split of the snapshot to train on."})
+    pairs_per_ranking: str = field(default="all", metadata={"help": "From each ranking: all (every untied pair) "
+                                   "or best_worst (one pair, top tier against bottom tier: fewer, clearer pairs)."})
     max_pairs: int = field(default=0, metadata={"help": "Use at most this many pairs (0: all)."})
     snapshot_sha256: str | None = field(default=None, metadata={"help": "Export hash; default: from the manifest."})
     output_dir: str = field(default="", metadata={"help": "Checkpoints and the final model (<output_dir>/model)."})
@@ -40,6 +42,8 @@ class DPOConfig:
     beta: float = field(default=0.1, metadata={"help": "β: strength of the implicit KL constraint to the reference."})
     loss_type: str = field(default="sigmoid", metadata={"help": "TRL loss: sigmoid (DPO), ipo, hinge, robust, "
                            "apo_zero, …; several comma-separated are summed."})
+    rpo_alpha: float = field(default=0.0, metadata={"help": "RPO (Pang et al. 2024): add alpha × the NLL of the chosen "
+                             "answer to the DPO loss (0: plain DPO); keeps the policy writing like its chosen answers."})
     learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate (LoRA usually wants ~1e-4)."})
     epochs: float = field(default=1.0, metadata={"help": "Passes over the pairs."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (-1: use epochs)."})
@@ -59,7 +63,7 @@ class DPOConfig:
             raise common.ConfigError("DPOConfig: batch_size must be at least 1 and max_length at least 8")
 
 
-def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, callbacks=()):
+def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, callbacks=(), emit=common.emit):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -81,7 +85,7 @@ def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, 
         pdata.freeze_lower_layers(model, config.freeze_layers)
     args = TRLDPOConfig(
         output_dir=str(pdata.trainer_output_dir(config.output_dir, "dpo")),
-        beta=config.beta, loss_type=[t.strip() for t in config.loss_type.split(",")], precompute_ref_log_probs=True,
+        beta=config.beta, **_losses(config), precompute_ref_log_probs=True,
         learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.gradient_accumulation_steps,
         warmup_steps=config.warmup_steps, max_length=config.max_length,
@@ -89,10 +93,19 @@ def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, 
         report_to=[], disable_tqdm=True, save_strategy="steps" if config.save_steps and config.output_dir else "no",
         save_steps=config.save_steps or 500, save_total_limit=1,
     )
+    common.phase(f"encoding {len(rows)} pairs ({2 * len(rows)} sequences)", emit)
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                          peft_config=peft_config, callbacks=list(callbacks))
     pdata.quiet_hf_trainer(trainer)
     return trainer
+
+
+def _losses(config: DPOConfig) -> dict:
+    """TRL's loss_type list (and weights): RPO is DPO plus alpha × TRL's "sft" loss (NLL of the chosen answer)."""
+    types = [t.strip() for t in config.loss_type.split(",") if t.strip()]
+    if not config.rpo_alpha:
+        return {"loss_type": types}
+    return {"loss_type": [*types, "sft"], "loss_weights": [1.0] * len(types) + [config.rpo_alpha]}
 
 
 def _record(logs: dict, beta: float) -> dict:
@@ -107,11 +120,14 @@ def train(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, emit: Ca
     common.quiet_transformers()
     files = []
     if pairs is None:
-        pairs, source = pdata.load_preference_pairs(config.data_path, config.split, config.max_pairs or None)
+        pairs, source = pdata.load_preference_pairs(config.data_path, config.split, config.max_pairs or None,
+                                                    config.pairs_per_ranking)
         files.append(source)
     snapshot = config.snapshot_sha256 or (common.snapshot_sha256(config.data_path, files) if files else "")
     callback = pdata.hf_progress_callback(config, snapshot, lambda logs: _record(logs, config.beta), emit, check_cancel)
-    trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback])
+    common.phase("loading the model", emit)
+    trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback], emit=emit)
+    common.phase(f"computing the reference log-probabilities of {len(pairs)} pairs", emit)
     return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
                                    method="dpo", counts={"pairs": len(pairs)})
 

@@ -57,12 +57,21 @@ def _hh_pair(row: dict, where: str) -> dict:
             "rejected": [{"role": "assistant", "content": rejected}]}
 
 
-def pairs_of_row(row: dict, fmt: str, where: str) -> list[dict]:
+PAIR_CHOICES = ("all", "best_worst")
+
+
+def pairs_of_row(row: dict, fmt: str, where: str, choice: str = "all") -> list[dict]:
+    """A row's comparisons. For a ranking, `choice` "all" gives every untied pair, "best_worst" one
+    pair: the first answer of the top tier against the first of the bottom tier."""
     if fmt == "ranked_groups" or ("completions" in row and "tiers" in row):
         group = parse_group(row, where)
         answer = (lambda t: [{"role": "assistant", "content": t}]) if isinstance(group.prompt, list) else (lambda t: t)
+        pairs = group.pairs()
+        if choice == "best_worst":
+            ranked = [t for t in group.tiers if t]
+            pairs = [(ranked[0][0], ranked[-1][0])] if len(ranked) > 1 else []
         return [{"prompt": group.prompt, "chosen": answer(group.completions[a]),
-                 "rejected": answer(group.completions[b])} for a, b in group.pairs()]
+                 "rejected": answer(group.completions[b])} for a, b in pairs]
     if "chosen" in row and "rejected" in row:
         if "prompt" not in row:
             return [_hh_pair(row, where)]
@@ -73,11 +82,14 @@ def pairs_of_row(row: dict, fmt: str, where: str) -> list[dict]:
                     "or completions/tiers)")
 
 
-def load_preference_pairs(path, split: str = "train", limit: int | None = None) -> tuple[list[dict], Path]:
+def load_preference_pairs(path, split: str = "train", limit: int | None = None,
+                          choice: str = "all") -> tuple[list[dict], Path]:
+    if choice not in PAIR_CHOICES:
+        raise DataError(f"pairs_per_ranking must be one of {', '.join(PAIR_CHOICES)}, not {choice!r}")
     source, fmt = resolve_first(path, PAIR_FORMATS, split)
     pairs: list[dict] = []
     for n, row in read_rows(source):
-        pairs.extend(pairs_of_row(row, fmt, f"{source.name} line {n}"))
+        pairs.extend(pairs_of_row(row, fmt, f"{source.name} line {n}", choice))
         if limit and len(pairs) >= limit:
             return pairs[:limit], source
     if not pairs:
@@ -217,6 +229,9 @@ def hf_progress_callback(config, snapshot: str, pick: Callable[[dict], dict], em
             self.last: dict[str, Any] = {}
             self.history: dict[str, list] = {}
 
+        def on_train_begin(self, args, state, control, **kwargs):
+            emit({"event": "start", "total_steps": state.max_steps, "resumed_from_step": state.global_step})
+
         def on_step_end(self, args, state, control, **kwargs):
             if check_cancel:
                 check_cancel()
@@ -251,6 +266,7 @@ def hf_train_and_save(trainer, config, *, snapshot: str, callback, emit: Callabl
              "history": callback.history, **{f"final_{k}": v for k, v in callback.last.items()}}
     model_dir = None
     if config.output_dir:
+        common.phase("saving the model", emit)
         meta = {"config": common.config_to_dict(config), "snapshot_sha256": snapshot,
                 "step": trainer.state.global_step, "metrics": final, "kind": "policy", "method": method}
         model_dir = save_policy(trainer.model, trainer.processing_class, config.output_dir, meta)

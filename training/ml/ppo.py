@@ -221,6 +221,7 @@ def train(config: PPOConfig, *, policy=None, tokenizer=None, reward_fn: Callable
     common.quiet_transformers()
     torch.manual_seed(config.seed)
     files = []
+    common.phase("loading the policy", emit)
     if policy is None:
         policy = AutoModelForCausalLM.from_pretrained(config.model_name_or_path, dtype=torch.float32)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model_name_or_path)
@@ -237,6 +238,7 @@ def train(config: PPOConfig, *, policy=None, tokenizer=None, reward_fn: Callable
     if reward_fn is None:
         if not config.reward_model_path:
             raise common.ConfigError("PPOConfig: reward_model_path is required to score the policy's answers")
+        common.phase("loading the reward model", emit)
         reward_fn = RewardModelScorer(config.reward_model_path, config.rm_max_length, config.use_chat_template)
     snapshot = config.snapshot_sha256 or (common.snapshot_sha256(config.data_path, files) if files else "")
 
@@ -256,7 +258,9 @@ def train(config: PPOConfig, *, policy=None, tokenizer=None, reward_fn: Callable
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
         print(f"resumed from {checkpoint}", file=sys.stderr)
+    common.phase(f"encoding {len(prompts)} prompts", emit)
     texts = [pdata.prompt_text(tokenizer, p, config.use_chat_template) for p in prompts]
+    emit({"event": "start", "total_steps": config.steps, "resumed_from_step": start})
     eos = tokenizer.eos_token_id
     record: dict = {}
     started = time.perf_counter()

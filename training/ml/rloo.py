@@ -72,7 +72,7 @@ def reward_model_func(path: str, max_length: int, use_chat_template: bool):
     return reward_model
 
 
-def build_trainer(config: RLOOConfig, *, prompts, reward_funcs=None, callbacks=()):
+def build_trainer(config: RLOOConfig, *, prompts, reward_funcs=None, callbacks=(), emit=common.emit):
     """reward_funcs: a TRL reward function (callable or model) replacing reward_model_path (tests, toy rewards)."""
     import torch
     from datasets import Dataset
@@ -90,6 +90,7 @@ def build_trainer(config: RLOOConfig, *, prompts, reward_funcs=None, callbacks=(
         if not config.reward_model_path:
             raise common.ConfigError("RLOOConfig: reward_model_path is required to score the policy's answers")
         reward_funcs = reward_model_func(config.reward_model_path, config.rm_max_length, chat)
+    common.phase("loading the policy", emit)
     model = AutoModelForCausalLM.from_pretrained(config.model_name_or_path, dtype=torch.float32)
     peft_config = None
     if config.lora_r:
@@ -107,6 +108,7 @@ def build_trainer(config: RLOOConfig, *, prompts, reward_funcs=None, callbacks=(
         report_to=[], disable_tqdm=True, save_strategy="steps" if config.save_steps and config.output_dir else "no",
         save_steps=config.save_steps or 500, save_total_limit=1,
     )
+    common.phase(f"encoding {len(rows)} prompts", emit)
     trainer = RLOOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=Dataset.from_list(rows),
                           processing_class=tokenizer, peft_config=peft_config, callbacks=list(callbacks))
     pdata.quiet_hf_trainer(trainer)
@@ -130,7 +132,8 @@ def train(config: RLOOConfig, *, prompts=None, reward_funcs=None, emit: Callable
         files.append(source)
     snapshot = config.snapshot_sha256 or (common.snapshot_sha256(config.data_path, files) if files else "")
     callback = pdata.hf_progress_callback(config, snapshot, _rloo_record, emit, check_cancel)
-    trainer = build_trainer(config, prompts=prompts, reward_funcs=reward_funcs, callbacks=[callback])
+    common.phase("loading the reward model", emit)
+    trainer = build_trainer(config, prompts=prompts, reward_funcs=reward_funcs, callbacks=[callback], emit=emit)
     return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
                                    method="rloo", counts={"prompts": len(prompts)})
 

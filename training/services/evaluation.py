@@ -9,7 +9,9 @@ scores both with the reward model and records: the new policy's win rate against
 (ties count half) with a Wilson 95% interval, each policy's reward distribution, and the KL of
 the new policy from the parent — the reference it was trained against — estimated on its own
 samples as the mean of Σ_t log π_new(y_t|·) − log π_parent(y_t|·). Runs in the worker process
-(torch is imported inside the handler, never by the web process).
+(torch is imported inside the handler, never by the web process). When the project knows the rule
+its labelers follow (ProjectLoop.rule, e.g. simulated labelers), the result also holds the ground
+truth: the share of each policy's answers that satisfy the rule.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from django.core.exceptions import ValidationError
 from jobs.models import Job
 from jobs.services import JobContext, job_create
 from training.ml.evaluate import wilson_interval
-from training.models import ModelKind, ModelVersion
+from training.models import ModelKind, ModelVersion, ProjectLoop
 from training.services.registry import model_local_dir
 
 EVAL_DEFAULTS = {"n_prompts": 32, "max_new_tokens": 64, "temperature": 0.7, "seed": 0, "split": "test",
@@ -128,6 +130,19 @@ def answer_logprob(model, prompt_ids: list[int], answer_ids: list[int]) -> float
     return float(logp.gather(1, torch.tensor(answer_ids)[:, None]).sum())
 
 
+def ground_truth(rule_spec: str, answers: dict[str, list[str]]) -> dict:
+    """{rule, <label>: {rate, n, ci_low, ci_high}} of the answers that satisfy the known rule."""
+    from training.ml.rules import parse_rule, rule_rate
+
+    rule = parse_rule(rule_spec)
+    out: dict = {"rule": rule.spec}
+    for label, texts in answers.items():
+        rate = rule_rate(rule, texts)
+        low, high = wilson_interval((rate or 0) * len(texts), len(texts))
+        out[label] = {"rate": rate, "n": len(texts), "ci_low": low, "ci_high": high}
+    return out
+
+
 def evaluate(job: Job, ctx: JobContext) -> dict:
     """Handler of the "evaluate" job kind."""
     import torch
@@ -169,6 +184,11 @@ def evaluate(job: Job, ctx: JobContext) -> dict:
                       "parent": samples["parent"][i][2][:300], "reward_new": rewards["new"][i],
                       "reward_parent": rewards["parent"][i]} for i in range(min(3, n))],
     }
+    loop = ProjectLoop.objects.filter(project=job.project_id).exclude(rule="").first()
+    if loop is not None:
+        truth = ground_truth(loop.rule, {label: [text for _, _, text in samples[label]] for label in samples})
+        result["ground_truth"] = truth
+        ctx.log(f"ground truth ({truth['rule']}): new {truth['new']['rate']:.1%}, parent {truth['parent']['rate']:.1%}")
     ctx.log(f"win rate {rate:.1%} [{low:.1%}, {high:.1%}] over {n} prompts; "
             f"mean reward {result['mean_reward']['new']:.3f} vs {result['mean_reward']['parent']:.3f}; "
             f"KL {result['kl_from_parent']:.3f}")

@@ -5,7 +5,8 @@ The worker writes the job's spec (the trainer's config dataclass as JSON) and la
 `accelerate launch --num_processes 2 -m …` / `torchrun --nproc-per-node 2 -m …` for several
 processes or GPUs. The trainer's stdout protocol (training/ml/common.py) is one JSON object per
 line: "log" / "eval" events with step, progress and metrics, "checkpoint", and finally "done".
-They become the Job's progress, metric series (for the plots) and log tail. Cancel terminates
+They become the Job's progress, metric series (for the plots) and log tail; the job's message
+says the trainer's sub-step, or step i of n with an ETA (training/services/progress.py), every second. Cancel terminates
 the process group; the time limit does the same with a clear error. The trainer dies with the
 worker (PR_SET_PDEATHSIG), and a rerun with the same output_dir resumes from its newest
 checkpoint, so the job kinds that use this are idempotent.
@@ -26,6 +27,7 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.services import JobCancelled, JobContext
+from training.services.progress import TrainerNarrator
 
 METRIC_POINTS_MAX = 2000
 WRITE_EVERY_S = 1.0
@@ -78,6 +80,7 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
              "dirty": False, "lines": []}
     lock = threading.Lock()
     lo, hi = progress_span
+    narrator = TrainerNarrator()
 
     def read():
         for line in proc.stdout:
@@ -91,6 +94,7 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
                 continue
             with lock:
                 kind = event.get("event", "log")
+                narrator.event(event)
                 if kind == "done":
                     state["done"] = event
                 elif kind in ("log", "eval"):
@@ -120,16 +124,14 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
             dirty, state["dirty"] = state["dirty"], False
             metrics = {**ctx.job.metrics, "series": state["series"], "latest": state["latest"]}
             progress = state["progress"]
+            message = narrator.message()
         for line in lines:
             ctx.log(line)
         if dirty:
             ctx.set_metrics(metrics)
         if not check:
             return
-        if progress is not None:
-            ctx.progress(progress, f"training: {progress:.0%}")  # raises JobCancelled
-        else:
-            ctx.check_cancel()
+        ctx.progress(lo if progress is None else progress, message)  # raises JobCancelled
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

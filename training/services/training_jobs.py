@@ -140,7 +140,7 @@ def run_training_job(job: Job, ctx: JobContext) -> dict:
     export = ExportSnapshot.objects.get(pk=job.params["export_id"])
     base = ModelVersion.objects.get(pk=job.params["base_model_id"])
     run_dir = job_run_dir(job)
-    ctx.progress(0.01, f"preparing {job.get_kind_display().lower()} on export v{export.version}")
+    ctx.progress(0.01, f"starting the trainer ({job.get_kind_display().lower()}, export v{export.version})")
     config = {
         **job.params.get("config", {}),
         "model_name_or_path": str(model_local_dir(base)),
@@ -148,6 +148,8 @@ def run_training_job(job: Job, ctx: JobContext) -> dict:
         "output_dir": str(run_dir / "out"),
         "snapshot_sha256": export.sha256 or None,
     }
+    if job.kind == "train_reward":  # a log line per step, so the job's message counts every step (unless set)
+        config.setdefault("logging_steps", 1)
     reward = None
     if job.params.get("reward_model_id"):  # DPO keeps it for the lineage only
         reward = ModelVersion.objects.get(pk=job.params["reward_model_id"])

@@ -61,3 +61,30 @@ def test_evaluate_a_policy_against_its_parent(labelled, tiny_base, tiny_rm, tmp_
     with pytest.raises(ValidationError, match="Unknown evaluation options: n"):
         evaluation_start(project=labelled, policy=twin, parent=other, reward_model=tiny_rm, export=export,
                          params={"n": 3})
+
+
+def test_evaluation_measures_the_ground_truth_of_a_known_rule(labelled, tiny_base, tiny_rm, tmp_path):  # noqa: F811
+    from training.models import ProjectLoop
+
+    ProjectLoop.objects.create(project=labelled, rule="not:keyword:zzzq")
+    export = _export(labelled, ["ranked_groups"])
+    twin_dir = tmp_path / "twin"
+    shutil.copytree(tiny_base.location, twin_dir)
+    twin = model_register(name="twin", backend="transformers", location=str(twin_dir), parent=tiny_base)
+    job = job_run(job_id=evaluation_start(project=labelled, policy=twin, parent=tiny_base, reward_model=tiny_rm,
+                                          export=export, params={"n_prompts": 4, "max_new_tokens": 5,
+                                                                 "rm_max_length": 64, "split": "train"}).pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    truth = job.result["ground_truth"]
+    assert truth["rule"] == "not:keyword:zzzq"
+    for label in ("new", "parent"):  # no answer holds the word, so every answer satisfies the rule
+        assert truth[label]["rate"] == 1.0 and truth[label]["n"] == 4 and truth[label]["ci_high"] == 1.0
+    assert "ground truth (not:keyword:zzzq): new 100.0%, parent 100.0%" in job.log_tail
+
+
+def test_ground_truth_counts_the_answers_satisfying_the_rule():
+    from training.services.evaluation import ground_truth
+
+    truth = ground_truth("keyword:please", {"new": ["please", "Please do", "no", "ok"], "parent": ["no"] * 4})
+    assert truth["new"]["rate"] == 0.5 and truth["parent"]["rate"] == 0.0
+    assert truth["new"]["ci_low"] < 0.5 < truth["new"]["ci_high"]

@@ -101,3 +101,31 @@ def test_an_export_without_comparisons_says_what_to_do(tmp_path):
         dpo.train(dpo.DPOConfig(model_name_or_path="unused", data_path=str(tmp_path)), emit=lambda e: None)
     with pytest.raises(common.ConfigError, match="beta must be positive"):
         common.config_from_dict(dpo.DPOConfig, {"model_name_or_path": "x", "beta": 0})
+
+
+def test_rpo_adds_the_nll_of_the_chosen_answer(bundled_tokenizer, tmp_path):
+    torch.set_num_threads(1)
+    snap = write_snapshot(tmp_path / "snap", rankings(4))
+    losses = {}
+    for alpha in (0.0, 1.0):
+        model = tiny_random_model(len(bundled_tokenizer), hidden=32, layers=2, heads=2, seed=0)
+        config = dpo.DPOConfig(model_name_or_path="", data_path=str(snap), learning_rate=1e-3, max_steps=1,
+                               batch_size=8, max_length=128, rpo_alpha=alpha)
+        events = []
+        dpo.train(config, model=model, tokenizer=bundled_tokenizer, emit=events.append)
+        losses[alpha] = next(e for e in events if e["event"] == "log")["loss"]
+    assert losses[0.0] == pytest.approx(0.6931, abs=1e-3)
+    assert losses[1.0] > losses[0.0] + 5  # + the mean NLL per token of a random model (~ln of the vocabulary)
+
+
+def test_best_worst_takes_one_pair_per_ranking(tmp_path):
+    from training.ml import policy_data
+
+    rows = rankings(3) + [{"prompt": "All tied", "completions": ["a", "b"], "tiers": [[0, 1]]}]
+    snap = write_snapshot(tmp_path / "snap", rows)
+    pairs, _ = policy_data.load_preference_pairs(snap, choice="best_worst")
+    assert len(pairs) == 3 and all(p["chosen"][-1]["content"] == "A cat." for p in pairs)
+    assert all(p["rejected"][-1]["content"] == "A dog." for p in pairs)
+    assert len(policy_data.load_preference_pairs(snap)[0]) == 12
+    with pytest.raises(ValueError, match="pairs_per_ranking must be one of all, best_worst"):
+        policy_data.load_preference_pairs(snap, choice="some")

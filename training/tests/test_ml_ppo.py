@@ -217,7 +217,9 @@ def test_cli_with_a_reward_model_directory_and_a_snapshot(bundled_tokenizer, tmp
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     events = [json.loads(line) for line in proc.stdout.splitlines()]  # stdout is JSON lines only
-    assert [e["event"] for e in events] == ["log", "log", "checkpoint", "done"]
+    assert [e["event"] for e in events if e["event"] != "phase"] == ["start", "log", "log", "checkpoint", "done"]
+    assert [e["message"] for e in events if e["event"] == "phase"] == ["loading the policy", "loading the reward model",
+                                                                       "encoding 3 prompts"]
     assert events[-1]["model_dir"] == str(tmp_path / "out" / "model")
     meta = json.loads((tmp_path / "out" / "model" / "ranklab.json").read_text())
     assert meta["snapshot_sha256"] == "cafe" * 16 and meta["step"] == 2

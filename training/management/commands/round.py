@@ -6,6 +6,7 @@
     manage.py round list PROJECT_NAME
     manage.py round show ROUND_ID
     manage.py round retry ROUND_ID [--wait]
+    manage.py round continue ROUND_ID [--wait]     # a round held because its reward model has not learned
     manage.py round cancel ROUND_ID
 
 The steps run on Celery workers (`make run` starts one); --wait polls the round and prints each step
@@ -18,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Project
 from training.models import ModelVersion, PolicyMethod, QueueMode, Round, RoundStatus
-from training.services.rounds import round_cancel, round_retry, round_start
+from training.services.rounds import round_cancel, round_continue, round_retry, round_start
 from training.services.rounds.presets import cpu_friendly
 
 
@@ -40,6 +41,9 @@ class Command(BaseCommand):
         retry = sub.add_parser("retry", help="Run the failed step again and carry on.")
         retry.add_argument("round_id", type=int)
         retry.add_argument("--wait", action="store_true")
+        cont = sub.add_parser("continue", help="Continue anyway: train the policy on a held round's reward model.")
+        cont.add_argument("round_id", type=int)
+        cont.add_argument("--wait", action="store_true")
         sub.add_parser("cancel", help="Cancel the running step.").add_argument("round_id", type=int)
 
     def handle(self, *args, **opts):
@@ -87,6 +91,12 @@ class Command(BaseCommand):
         if opts["wait"]:
             self._follow(rnd)
 
+    def _continue(self, opts):
+        rnd = round_continue(rnd=self._round(opts["round_id"]))
+        self.stdout.write(f"round {rnd.number}: continuing anyway from {rnd.get_step_display()}")
+        if opts["wait"]:
+            self._follow(rnd)
+
     def _cancel(self, opts):
         rnd = round_cancel(rnd=self._round(opts["round_id"]))
         self.stdout.write(f"round {rnd.number}: {rnd.get_status_display()}")
@@ -117,6 +127,8 @@ class Command(BaseCommand):
             if rnd.status != RoundStatus.RUNNING:
                 break
             time.sleep(2)
+        if rnd.status == RoundStatus.HELD:
+            raise CommandError(f"{rnd.error} (manage.py round continue {rnd.pk} continues anyway.)")
         if rnd.error:
             raise CommandError(rnd.error)
         ev = rnd.evaluation

@@ -38,6 +38,8 @@ DEFAULTS = {
     "evaluation": {},
     "generation": {"n_prompts": 32, "k": None, "temperature": 1.0, "max_new_tokens": 128, "priority": 0.0},
     "pairwise_n": 0,
+    # Hold the round before the policy step when the reward model has not learned (see _rm_verdict).
+    "rm_check": True,
 }
 ADVICE = {
     RoundStep.EXPORT: "Check the export options on the job page",
@@ -307,6 +309,9 @@ def round_job_finished(job: Job) -> None:
                 _fail(rnd, step, f"Could not read the result of job {job.pk}: {type(exc).__name__}: {exc}. "
                                  "Retry runs this step again.")
                 return
+            if step == RoundStep.REWARD and (held := _rm_verdict(rnd)):
+                _fail(rnd, step, held, RoundStatus.HELD)
+                return
             try:
                 with transaction.atomic():
                     _advance(rnd, after=step)
@@ -316,6 +321,48 @@ def round_job_finished(job: Job) -> None:
                 following = STEP_ORDER[STEP_ORDER.index(step) + 1] if step != STEP_ORDER[-1] else step
                 _fail(rnd, following, f"Could not start the step after {label.lower()}: {type(exc).__name__}: "
                                       f"{exc}. Retry starts it again.")
+
+
+def _rm_verdict(rnd: Round) -> str:
+    """Why the round must not train a policy on its reward model ("" when it may): held-out
+    accuracy below the project's threshold, or a 95 % Wilson interval that includes chance."""
+    from training.models import ProjectLoop
+    from training.services.evaluation import wilson_interval
+
+    if not rnd.params.get("rm_check", True) or rnd.reward_model is None:
+        return ""
+    metrics = rnd.reward_model.metrics or {}
+    accuracy, pairs = metrics.get("eval_accuracy"), int(metrics.get("eval_pairs") or 0)
+    loop = ProjectLoop.objects.filter(project=rnd.project_id).first()
+    threshold = loop.rm_min_accuracy if loop else ProjectLoop._meta.get_field("rm_min_accuracy").default
+    advice = ("Label more comparisons (or add held-out prompts), train the reward model for more steps, or choose "
+              "another preset, then start a new round; or continue anyway to train the policy on this reward model.")
+    if accuracy is None or not pairs:
+        return f"The reward model has no held-out accuracy (no test-split comparisons), so nobody knows it learned. {advice}"
+    low, high = wilson_interval(accuracy * pairs, pairs)
+    if accuracy < threshold:
+        return (f"The reward model's held-out accuracy is {accuracy:.0%} on {pairs} pairs (95 % interval "
+                f"{low:.0%}–{high:.0%}), below this project's threshold of {threshold:.0%}. {advice}")
+    if low <= 0.5 <= high:
+        return (f"The reward model's held-out accuracy is {accuracy:.0%} on {pairs} pairs, but its 95 % interval "
+                f"{low:.0%}–{high:.0%} includes chance (50 %). {advice}")
+    return ""
+
+
+def round_continue(*, rnd: Round, user=None) -> Round:
+    """Continue anyway: carry a held round on to the policy step with the reward model it has."""
+    with transaction.atomic():
+        rnd = Round.objects.select_for_update().get(pk=rnd.pk)
+        if rnd.status != RoundStatus.HELD:
+            raise ValidationError(f"Only a held round can continue anyway; round {rnd.number} is "
+                                  f"{rnd.get_status_display().lower()}.")
+        running = rnd.project.rounds.filter(status=RoundStatus.RUNNING).exclude(pk=rnd.pk).first()
+        if running:
+            raise ValidationError(f"Round {running.number} is running: wait for it or cancel it first.")
+        rnd.status, rnd.finished_at = RoundStatus.RUNNING, None
+        rnd.params = {**rnd.params, "rm_check_overridden_by": getattr(user, "username", None) or "someone"}
+        _advance(rnd, after=rnd.step)
+    return rnd
 
 
 def round_retry(*, rnd: Round, user=None) -> Round:

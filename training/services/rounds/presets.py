@@ -1,17 +1,19 @@
 """The "CPU-friendly" preset of the start form and `manage.py round start --cpu-friendly`:
-the lower 24 of SmolLM2-135M's 30 decoder layers frozen, few steps on a sample of the pairs,
-short answers. The README's demo duration was measured with it (bench/round_demo.py)."""
+the lower 24 of SmolLM2-135M's 30 decoder layers frozen, a reward model of two epochs, DPO with an
+RPO term on one clear pair per ranking, short answers. The README's demo duration was measured with it (bench/round_demo.py)."""
 from __future__ import annotations
 
 CPU_PRESET = {
-    "reward_config": {"freeze_layers": 24, "max_length": 192, "max_steps": 30, "batch_size": 4,
-                      "learning_rate": 2e-5},
-    "evaluation": {"n_prompts": 16, "max_new_tokens": 32, "rm_max_length": 192},
+    "reward_config": {"freeze_layers": 24, "max_length": 192, "num_epochs": 2, "batch_size": 8,
+                      "learning_rate": 1e-4},
+    "evaluation": {"n_prompts": 16, "max_new_tokens": 64, "rm_max_length": 192},
     "generation": {"n_prompts": 8, "max_new_tokens": 64},
 }
 PRESET_POLICY = {  # the policy options of each method
-    "dpo": {"freeze_layers": 24, "max_length": 192, "max_steps": 12, "batch_size": 4, "max_pairs": 48,
-            "learning_rate": 1e-5},
+    # DPO + RPO (alpha × NLL of the chosen answer) on one clear pair per ranking, a few epochs: what moved a
+    # simulated rule on 2 cores (bench/loop_bench.py, docs/benchmarks.md).
+    "dpo": {"freeze_layers": 24, "max_length": 192, "epochs": 4, "batch_size": 8, "pairs_per_ranking": "best_worst",
+            "learning_rate": 1e-4, "beta": 0.1, "rpo_alpha": 1.0},
     "ppo": {"freeze_layers": 24, "steps": 8, "batch_size": 8, "mini_batch_size": 4, "max_new_tokens": 32,
             "max_prompts": 64, "rm_max_length": 192},
     "rloo": {"freeze_layers": 24, "max_steps": 8, "batch_size": 8, "num_generations": 4,
