@@ -22,8 +22,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotate.models import Project, TaskKind
-from labelers.models import Membership, Role
+from annotate.models import Membership, Project, TaskKind
+from core.roles import Role
 from labelers.services.accounts import membership_set, user_create
 from training.ml.rules import Rule, RuleError, best_answer, flip_adjacent, parse_rule, rank_tiers
 from training.models import ProjectLoop

@@ -76,7 +76,7 @@ def ranking_tasks(project, make_ranking_task):
 
 
 def test_simulated_labelers_rank_every_task_through_the_api(project, ranking_tasks, admin_user):
-    from labelers.models import Membership
+    from annotate.models import Membership
 
     report = labelers_simulate(project=project, rule="shorter", labelers=2, noise=0.0)
     assert report.rankings == 5 and report.submitted == 5 and not report.stopped
