@@ -6,6 +6,7 @@
         [--url http://127.0.0.1:8000]   # point it at a server you started yourself
         [--combined]   # one call per cycle: POST /api/assignments/{id}/ranking-and-next/
     .venv/bin/python bench/labeler_load.py --labelers 1000 --think 20 [--duration 120]
+    .venv/bin/python bench/labeler_load.py --in-process 400 [--profile]   # app CPU per cycle, no server
 
 Two shapes. Without --labelers, the shape of the Label Studio harness in ../shared/bench/labelstudio
 (same data generator when it is there: a ~200-character prompt and 4 responses of ~400 characters;
@@ -612,6 +613,55 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def in_process(cycles: int, *, profile: bool, seed: int) -> None:
+    """Next + submit through the WSGI app called directly (no server, no sockets), with the
+    app's own middleware, token authentication, serializers and PostgreSQL."""
+    import cProfile
+    import io
+    import pstats
+
+    from config.wsgi import application
+
+    (user, token), = make_users(1)
+    pid = seed_project(f"in-process {time.time():.0f}", make_dataset(cycles + 50, seed), [user])
+
+    def call(path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else b""
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+                   "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1",
+                   "wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data)),
+                   "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Token {token}"}
+        status = []
+        out = b"".join(application(environ, lambda s, h, *a: status.append(s)))
+        if status[0][:1] != "2":
+            raise SystemExit(f"{path}: {status[0]} {out[:300]!r}")
+        return json.loads(out)
+
+    rng = random.Random(seed)
+
+    def cycle():
+        a = call(f"/api/projects/{pid}/assignments/next/")["assignment"]
+        ids = [c["id"] for c in a["candidates"]]
+        rng.shuffle(ids)
+        call(f"/api/assignments/{a['id']}/ranking/", {"tiers": [[i] for i in ids], "time_on_task_ms": 1000})
+
+    for _ in range(min(20, cycles)):  # prepared statements and caches, as a warm server has them
+        cycle()
+    n = cycles - min(20, cycles)
+    prof = cProfile.Profile() if profile else None
+    if prof:
+        prof.enable()
+    cpu = time.process_time()
+    for _ in range(n):
+        cycle()
+    cpu = (time.process_time() - cpu) / max(1, n) * 1000
+    if prof:
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(r"annotate|labelers|core|rest_framework/views|knox", 25)
+    print(f"labeler_load_in_process cycles={n} app_cpu_ms_per_cycle={cpu:.2f}{' (profiled)' if prof else ''} "
+          f"load={os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--concurrency", default="1,8,32")
@@ -635,6 +685,11 @@ def main() -> None:
                     help="one call per cycle: POST …/ranking-and-next/ (submit and lease the next task) instead of "
                          "next + submit; reported as labeler_load_combined")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--in-process", type=int, default=0, metavar="CYCLES",
+                    help="no server, no clients: CYCLES next + submit cycles through config.wsgi.application in "
+                         "this process, one labeler; prints the app CPU per cycle (and, with --profile, cProfile's "
+                         "top functions): the app's cost without the machine's load in it")
+    ap.add_argument("--profile", action="store_true", help="with --in-process: profile the cycles (cProfile)")
     args = ap.parse_args()
     think = args.think if args.labelers else 0.0
     levels = [args.labelers] if args.labelers else [int(c) for c in args.concurrency.split(",")]
@@ -649,6 +704,9 @@ def main() -> None:
 
     ensure_database(args.db)
     django_setup(args.db, args.data_dir)
+    if args.in_process:
+        in_process(args.in_process, profile=args.profile, seed=args.seed)
+        return
     users = make_users(max(levels))
     records = make_dataset(args.tasks, args.seed)
     run_id = hashlib.sha1(str(time.time()).encode()).hexdigest()[:6]
