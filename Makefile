@@ -45,9 +45,10 @@ dev: seed
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# While editing: no browser, no server or worker processes, no PostgreSQL- or Redis-only tests.
+# While editing: no browser, no server or worker processes, no test over ~5 s (`heavy`: tiny-model
+# training, whole-file imports, the fuzzing sweeps), no PostgreSQL- or Redis-only tests.
 test-fast: install-dev
-	$(PY) -m pytest -m "not browser and not process and not postgres and not redis" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not browser and not process and not heavy and not postgres and not redis" $(PYTEST_ARGS)
 
 smoke: install-dev
 	$(PY) -m pytest -q annotate/tests/test_smoke.py

@@ -2,9 +2,11 @@
 
 Markers: tests that drive Chromium are `browser` (skipped, with the reason, where Debian's
 Chromium is not installed); tests that start processes (a Celery worker, a web server) are
-`process`; `make test-fast` leaves both out, and the PostgreSQL- and Redis-only ones."""
+`process`; tests that take more than about 5 s without either are `heavy` (HEAVY below);
+`make test-fast` leaves all three out, and the PostgreSQL- and Redis-only ones."""
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,73 @@ from django.conf import settings
 
 CHROMIUM = "/usr/bin/chromium"
 PROCESS_FIXTURES = {"subprocess_env", "celery_worker"}
+# Over about 5 s each with neither a browser nor a process, or behind a module fixture that is
+# (`pytest --durations` on the shared 2 cores; figures in docs/benchmarks.md): tiny-model
+# training and generation runs, TRL trainers, whole-file imports, the fuzzing sweeps.
+# One table instead of a decorator in each file; a name here that no longer exists stops the run,
+# so a renamed test cannot slip back into `make test-fast` unnoticed.
+HEAVY = {
+    "annotate/tests/test_seed_demo.py::test_demo_starts_a_labeler_on_ranking_with_suggestions_for_demonstrations",
+    "annotate/tests/test_services_assignments.py::test_gold_is_mixed_at_the_configured_rate_and_scored",
+    "config/tests/test_bad_input_pages.py::test_no_form_field_or_query_parameter_of_any_page_answers_a_500",
+    "config/tests/test_bench_client.py::test_a_server_down_for_a_while_and_dropping_connections_is_retried_until_it_answers",
+    "config/tests/test_makefile.py::test_make_runs_settings_have_debug_off_unless_asked",
+    "config/tests/test_production_settings.py::test_check_deploy_is_clean_but_for_the_justified_warnings",
+    "config/tests/test_production_settings.py::test_https_is_enforced_by_default_and_a_tls_proxy_can_opt_out",
+    "config/tests/test_schemathesis.py::test_generated_requests_get_no_server_error_and_match_the_schema",
+    "exports/tests/test_import_limits.py::test_a_file_that_decompresses_beyond_the_cap_is_refused",
+    "exports/tests/test_import_limits.py::test_progress_is_by_bytes_and_a_cancel_stops_a_file_of_blank_lines",
+    "exports/tests/test_imports.py::test_hh_rlhf_round_trip",
+    "exports/tests/test_imports.py::test_import_job_reports_progress_through_the_file",
+    "exports/tests/test_imports.py::test_trl_standard_export_imports_back",
+    "exports/tests/test_splits.py::test_no_prompt_in_two_splits",
+    "exports/tests/test_trl_trainers.py::test_dpo_trainer_reads_preference",
+    "exports/tests/test_trl_trainers.py::test_kto_trainer_reads_kto",
+    "exports/tests/test_trl_trainers.py::test_reward_trainer_reads_preference_with_margin",
+    "exports/tests/test_trl_trainers.py::test_sft_trainer_reads_demonstrations",
+    "jobs/tests/test_migrations.py::test_rows_of_a_database_migrated_before_the_move_survive_it",
+    "training/tests/test_evaluation.py::test_evaluate_a_policy_against_its_parent",
+    "training/tests/test_generation.py::test_candidate_is_reproducible_alone_from_its_seed",
+    "training/tests/test_generation.py::test_demonstration_tasks_get_the_first_candidate_as_suggestion",
+    "training/tests/test_generation.py::test_job_makes_ranking_tasks_with_recorded_model_params_and_seed",
+    "training/tests/test_generation.py::test_mixing_models_splits_k_between_them",
+    "training/tests/test_generation.py::test_worker_keeps_one_copy_of_each_model_within_the_memory_bound",
+    "training/tests/test_generation_progress.py::test_progress_advances_during_decoding_with_an_eta",
+    "training/tests/test_ml_dpo.py::test_dpo_learns_the_labelers_preference_and_saves_a_policy",
+    "training/tests/test_ml_dpo.py::test_lora_run_merges_its_adapter_and_resumes_from_checkpoints",
+    "training/tests/test_ml_ppo.py::test_checkpoints_resume_and_refuse_another_snapshot",
+    "training/tests/test_ml_ppo.py::test_cli_with_a_reward_model_directory_and_a_snapshot",
+    "training/tests/test_ml_ppo.py::test_demo_nll_counts_answer_tokens_only",
+    "training/tests/test_ml_ppo.py::test_forward_answer_matches_a_plain_forward",
+    "training/tests/test_ml_ppo.py::test_ppo_raises_the_toy_reward_with_bounded_kl",
+    "training/tests/test_ml_ppo.py::test_ptx_term_limits_the_alignment_tax",
+    "training/tests/test_ml_reward.py::test_command_line_run_killed_mid_training_resumes_from_its_checkpoint",
+    "training/tests/test_ml_reward.py::test_resume_refuses_a_checkpoint_from_another_snapshot",
+    "training/tests/test_ml_reward.py::test_training_lowers_the_loss_changes_parameters_and_beats_chance",
+    "training/tests/test_ml_rloo.py::test_rloo_trains_against_a_reward_model_and_saves_a_policy",
+    "training/tests/test_ml_sft.py::test_sft_lowers_the_loss_and_saves_a_loadable_policy",
+    "training/tests/test_ml_sft.py::test_sft_resumes_from_its_last_checkpoint_with_lora",
+    "training/tests/test_openai.py::test_llama_cpp_server_answers_and_its_ignored_n_means_k_calls",
+    "training/tests/test_openai.py::test_llama_cpp_server_streams_a_playground_answer",
+    "training/tests/test_openai.py::test_timeout_fails_the_job_clearly_and_keeps_what_was_done",
+    "training/tests/test_playground.py::test_streamed_suggestion_shows_partial_text_while_it_runs",
+    "training/tests/test_playground.py::test_suggest_job_as_the_workspace_queues_it",
+    "training/tests/test_playground.py::test_suggest_with_a_seed_is_reproducible",
+    "training/tests/test_rounds.py::test_failed_step_stops_the_round_and_retry_resumes_from_it",
+    "training/tests/test_training_jobs.py::test_a_trainer_that_refuses_its_data_fails_the_job_with_the_reason",
+    "training/tests/test_training_jobs.py::test_the_launcher_setting_starts_the_trainer",
+    "training/tests/test_training_policy.py::test_rloo_and_ppo_ptx_jobs_register_policies",
+}
+# `make run`'s start-up test starts the whole stack (web, worker, beat) itself.
+PROCESS = {"annotate/tests/test_smoke.py::test_make_run_startup_headless"}
+
+
+def _check_listed(root: Path) -> None:
+    for nodeid in HEAVY | PROCESS:
+        path, name = nodeid.split("::")
+        file = root / path
+        if not file.exists() or f"def {name}(" not in file.read_text():
+            raise pytest.UsageError(f"conftest.py lists {nodeid}, which no longer exists: update HEAVY/PROCESS")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -19,8 +88,14 @@ def pytest_collection_modifyitems(config, items):
     no_chromium = pytest.mark.skip(reason=f"browser test: Debian's Chromium is not installed at {CHROMIUM} "
                                           "(apt-get install chromium)")
     pg = settings.IS_POSTGRES
+    _check_listed(Path(str(config.rootpath)))
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
+        listed = item.nodeid.split("[")[0]
+        if listed in HEAVY:
+            item.add_marker(pytest.mark.heavy)
+        if listed in PROCESS and "process" not in item.keywords:
+            item.add_marker(pytest.mark.process)
         if "page" in fixtures and "browser" not in item.keywords:
             item.add_marker(pytest.mark.browser)
         if fixtures & PROCESS_FIXTURES and "process" not in item.keywords:
@@ -33,6 +108,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL=postgres://…"))
         if "redis" in item.keywords and not settings.REDIS_URL:
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """accelerate keeps one AcceleratorState per process: without a reset, the first test that
+    builds a TRL trainer fixes the mixed precision of every later test's Accelerator, which then
+    refuses its own ("AcceleratorState has already been initialized")."""
+    yield
+    if "accelerate.state" in sys.modules:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
 
 
 @pytest.fixture

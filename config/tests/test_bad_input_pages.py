@@ -171,7 +171,6 @@ def site(project, admin_user, labeler, make_user, make_ranking_task, settings, t
     return {"project": project, "first": first}
 
 
-@pytest.mark.heavy
 def test_no_form_field_or_query_parameter_of_any_page_answers_a_500(client, admin_user, labeler, site):
     from annotate.services.assignments import assignment_skip, task_next_for_labeler
     from exports.models import ExportSnapshot

@@ -44,3 +44,27 @@ def test_make_runs_settings_have_debug_off_unless_asked():
     env["DJANGO_DEBUG"] = "1"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "True"
+
+
+def test_make_test_fast_leaves_out_browser_process_and_heavy_tests(tmp_path):
+    """The edit loop: no Chromium, no started processes, nothing over about 5 s (conftest.HEAVY)."""
+    import shlex
+
+    [line] = [c for c in _dry("test-fast", tmp_path).splitlines() if " -m pytest " in c]
+    expression = shlex.split(line)[shlex.split(line).index("-m", 3) + 1]
+    assert {"not browser", "not process", "not heavy"} <= {part.strip() for part in expression.split(" and ")}
+
+
+def test_the_heavy_marker_reaches_the_listed_tests(pytestconfig):
+    """conftest.HEAVY marks by name, and stops the run when a name no longer exists."""
+    import conftest
+
+    assert "config/tests/test_schemathesis.py::test_generated_requests_get_no_server_error_and_match_the_schema" \
+        in conftest.HEAVY
+    conftest._check_listed(Path(str(pytestconfig.rootpath)))
+    conftest.HEAVY.add("config/tests/test_makefile.py::test_that_does_not_exist")
+    try:
+        with pytest.raises(pytest.UsageError, match="no longer exists"):
+            conftest._check_listed(Path(str(pytestconfig.rootpath)))
+    finally:
+        conftest.HEAVY.discard("config/tests/test_makefile.py::test_that_does_not_exist")
