@@ -93,6 +93,7 @@ EXPECTED = {
     ("GET", "/api/rounds/{round_id}/"): global_admins(200),
     ("POST", "/api/rounds/{round_id}/cancel/"): global_admins(200),
     ("POST", "/api/rounds/{round_id}/retry/"): global_admins(400),
+    ("POST", "/api/rounds/{round_id}/continue/"): global_admins(400),
     ("POST", "/api/trainings/"): global_admins(400),
     ("POST", "/api/evaluations/"): global_admins(400),
     ("GET", "/api/projects/{project_id}/exports/"): global_admins(200),

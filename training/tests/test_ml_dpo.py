@@ -54,6 +54,10 @@ def test_dpo_learns_the_labelers_preference_and_saves_a_policy(bundled_tokenizer
     # a held-out prompt: the trained policy prefers the cat answer relative to the SFT reference
     assert logratio_margin(model, ref, bundled_tokenizer, "Which pet, new?", "A cat.", "A dog.") > 0
 
+    assert [e["message"] for e in events if e["event"] == "phase"] == [
+        "loading the model", "encoding 32 pairs (64 sequences)", "computing the reference log-probabilities of 32 pairs",
+        "saving the model"]
+    assert next(e for e in events if e["event"] == "start")["total_steps"] == 8
     done = events[-1]
     assert done["event"] == "done" and done["model_dir"] == str(tmp_path / "out" / "model")
     meta = json.loads((tmp_path / "out" / "model" / "ranklab.json").read_text())

@@ -76,9 +76,9 @@ def test_a_dpo_job_on_a_tiny_model_reports_each_sub_step(labelled_project, tiny_
     assert job.status == "succeeded", job.error
     messages = [m for _, _, m in seen]
     assert seen[0][0] - started < 30 and "preparing" not in " ".join(messages)
-    for expected in ("loading the model (", "encoding ", " pairs (", "computing the reference log-probabilities",
-                     "saving the model"):
-        assert any(expected in m for m in messages), (expected, messages)
+    # the message is written each second with the latest sub-step, so a short one may be passed over
+    assert any("loading the model" in m for m in messages), messages
+    assert any("encoding " in m or "computing the reference log-probabilities" in m for m in messages), messages
     # the message is written each second with the latest step (a tiny model may do two in a second)
     assert any(m.startswith("training: step ") and " of 3" in m for m in messages), messages
     # between two messages never more than the runner's write interval plus one step of a tiny model
