@@ -115,6 +115,9 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
                 elif kind == "start":
                     details = ", ".join(f"{k}={v}" for k, v in event.items() if k != "event")
                     state["lines"].append(f"trainer started: {details}")
+                elif kind == "phase":
+                    # The message shows the latest sub-step each second; the log keeps every one.
+                    state["lines"].append(str(event.get("message") or ""))
                 elif kind == "checkpoint":
                     state["lines"].append(f"checkpoint at step {event.get('step')}: {event.get('path')}")
 
