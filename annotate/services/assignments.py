@@ -21,6 +21,7 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Subquery
+from django.http import Http404
 from django.utils import timezone
 
 from annotate import registry
@@ -34,7 +35,7 @@ from annotate.models import (
     TaskCandidate,
     TaskState,
 )
-from annotate.selectors import paused_message
+from annotate.selectors import assignment_refused, member_active, paused_message
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
 _rng = random.SystemRandom()
@@ -222,21 +223,31 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
 
 
 def assignment_lock(*, user, assignment_id: int) -> Assignment:
-    """The labeler's own assignment while they are an active member of its project, with their
-    membership row, its task row and then its row locked, in that order (call inside a
-    transaction): the lease path and an admin's pause or removal lock in this order too, and a
-    submission that pauses the labeler or decides their screening locks the membership again.
-    Anyone else's assignment is reported as not found; a paused labeler is told so
-    (PermissionDenied)."""
-    own = Assignment.objects.filter(pk=assignment_id, labeler=user).values("project_id")[:1]
-    membership = (Membership.objects.select_for_update().filter(user=user, project_id=Subquery(own))
+    """The labeler's own assignment while they are an active member of its project, its task row
+    and then its row locked (call inside a transaction); anyone else's is reported as not found,
+    and a paused labeler is told so (PermissionDenied).
+
+    While the labeler has not submitted the task, their membership row is locked first: the
+    lease path and an admin's pause or removal lock in that order, and this write may decide
+    their screening or pause them (the membership again). Once they have submitted it, nothing
+    is written, and the submission completing the task may be pausing them (task, then
+    membership), so the membership is only read."""
+    own = Assignment.objects.filter(pk=assignment_id, labeler=user)
+    submitted = Assignment.objects.filter(labeler=user, state=AssignmentState.SUBMITTED,
+                                          task_id=Subquery(own.values("task_id")[:1]))
+    membership = (Membership.objects.select_for_update()
+                  .filter(~Exists(submitted), user=user, project_id=Subquery(own.values("project_id")[:1]))
                   .only("is_paused", "paused_reason").first())
-    if membership is None:
-        raise Assignment.DoesNotExist("No such assignment for you.")
-    if membership.is_paused:
+    if membership is not None and membership.is_paused:
         raise PermissionDenied(paused_message(membership.paused_reason))
-    return (Assignment.objects.select_related("task", "project").select_for_update(of=("task", "self"))
-            .get(pk=assignment_id, labeler=user))
+    assignment = (own.select_related("task", "project").filter(member_active(user=user))
+                  .select_for_update(of=("task", "self")).first())
+    if assignment is None:
+        refused = assignment_refused(user=user, assignment_id=assignment_id)
+        if isinstance(refused, Http404):
+            raise Assignment.DoesNotExist("No such assignment for you.")
+        raise refused
+    return assignment
 
 
 def lease_check(*, assignment: Assignment, now=None) -> Assignment:

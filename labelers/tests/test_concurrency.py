@@ -352,3 +352,40 @@ def test_pausing_a_member_while_their_screening_answer_is_scored_does_not_deadlo
     assert Assignment.objects.get(pk=assignment.pk).state == AssignmentState.EXPIRED
     assert Task.objects.get(pk=task.pk).active_leases == 0
     connections.close_all()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_of_a_submitted_answer_does_not_deadlock_with_the_submission_that_completes_its_task(
+        project, labeler, make_ranking_task):
+    """The submission that completes a task pauses, holding the task lock, any of its labelers whose
+    agreement fell (their membership lock). A retry of one of those labelers' stored answers must not
+    hold their membership while it waits for that task, or the two deadlock."""
+    from labelers.services.quality import membership_pause
+
+    task = make_ranking_task(k=2, submissions_required=2)
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    data = RankingInput(tiers=[[c] for c in assignment.shown_order])
+    first = ranking_submit(user=labeler, assignment_id=assignment.pk, data=data)
+    errors, again = [], []
+
+    def retry():
+        try:
+            again.append(ranking_submit(user=labeler, assignment_id=assignment.pk, data=data))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Task.objects.select_for_update().get(pk=task.pk)  # another labeler's submission completing the task
+        retrier = threading.Thread(target=retry)
+        retrier.start()
+        _wait_for_a_lock_wait()  # the retry waits for the task
+        membership_pause(project=project, user=labeler, kind="paused_agreement", reason="agreement fell")
+    retrier.join(30)
+    assert not retrier.is_alive()
+    assert errors == []
+    assert [r.pk for r in again] == [first.pk]  # the stored answer, once
+    assert Ranking.objects.filter(task=task).count() == 1
+    connections.close_all()
