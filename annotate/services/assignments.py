@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -35,7 +35,7 @@ from annotate.models import (
     TaskCandidate,
     TaskState,
 )
-from annotate.selectors import assignment_refused, member_active, paused_message
+from annotate.selectors import assignment_refused, paused_message
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
 _rng = random.SystemRandom()
@@ -225,7 +225,7 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
 def assignment_lock(*, user, assignment_id: int) -> Assignment:
     """The labeler's own assignment while they are an active member of its project, its task row
     and then its row locked (call inside a transaction); anyone else's is reported as not found,
-    and a paused labeler is told so (PermissionDenied).
+    and a paused labeler is told so (PermissionDenied), except for an answer already submitted.
 
     While the labeler has not submitted the task, their membership row is locked first: the
     lease path and an admin's pause or removal lock in that order, and this write may decide
@@ -240,7 +240,10 @@ def assignment_lock(*, user, assignment_id: int) -> Assignment:
                   .only("is_paused", "paused_reason").first())
     if membership is not None and membership.is_paused:
         raise PermissionDenied(paused_message(membership.paused_reason))
-    assignment = (own.select_related("task", "project").filter(member_active(user=user))
+    # A paused labeler still hears back an answer they already submitted (a retry gets the stored one).
+    assignment = (own.select_related("task", "project")
+                  .filter(Q(project__memberships__is_paused=False) | Q(state=AssignmentState.SUBMITTED),
+                          project__memberships__user=user)
                   .select_for_update(of=("task", "self")).first())
     if assignment is None:
         refused = assignment_refused(user=user, assignment_id=assignment_id)
