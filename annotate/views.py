@@ -110,7 +110,8 @@ def _after_write(request, project, done_message: str):
     try:
         assignment = _next_assignment(request, project)
     except PermissionDenied as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+        # The answer is stored: say so first, or the 403 reads as a refusal of the work on screen.
+        return HttpResponse(f"{done_message} {exc}", status=403, content_type="text/plain; charset=utf-8")
     return _render_task(request, project, assignment)
 
 

@@ -152,3 +152,27 @@ def test_a_retry_of_the_answer_that_paused_the_labeler_gets_the_stored_answer(ap
     assert changed.status_code == 400
     assert "cannot be changed" in str(changed.json())
     assert Ranking.objects.count() == 1
+
+
+def test_a_page_answer_that_paused_the_labeler_says_it_was_saved(client, labeler, admin_user, project,
+                                                                make_ranking_task):
+    """The answer is stored and then no next task can be handed out: the message says both, so the
+    labeler does not take the 403 for a refusal of the answer still on their screen."""
+    from annotate.models import TaskCandidate
+    from labelers.services import membership_set
+    from labelers.services.gold import task_mark_gold
+
+    membership_set(project=project, user=admin_user, role="admin")
+    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.9, 1
+    project.save()
+    task = make_ranking_task(k=2)
+    one, two = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
+    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[one], [two]]})
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    pos = {cid: str(i) for i, cid in enumerate(assignment.shown_order, start=1)}
+    client.force_login(labeler)
+    response = client.post(f"/projects/{project.pk}/work/{assignment.pk}/ranking/",
+                           {"tiers": f"[[{pos[two]}],[{pos[one]}]]"}, **HTMX)
+    assert response.status_code == 403
+    assert response.content.decode().startswith("Ranking saved. Your work on this project is paused: gold accuracy")
+    assert Ranking.objects.get().assignment_id == assignment.pk
