@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework import serializers
@@ -204,6 +204,8 @@ def _write(request, project_id: int, assignment_id: int, write, done_message: st
         write(assignment)
     except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
         return _error(request, project, exc)
+    except Assignment.DoesNotExist:  # removed from the project since the read above
+        raise Http404("No such assignment for you.") from None
     return _after_write(request, project, done_message)
 
 

@@ -176,3 +176,22 @@ def test_a_page_answer_that_paused_the_labeler_says_it_was_saved(client, labeler
     assert response.status_code == 403
     assert response.content.decode().startswith("Ranking saved. Your work on this project is paused: gold accuracy")
     assert Ranking.objects.get().assignment_id == assignment.pk
+
+
+def test_a_removal_between_the_pages_read_and_its_write_is_a_404(client, labeler, project, leased):
+    """The page reads the assignment, then the service locks it: a removal committed in between
+    (here: run just before the service's membership lock) is "not found", as it is over the API."""
+    from django.db import connection
+
+    membership = Membership.objects.get(user=labeler, project=project)
+
+    def removed_meanwhile(execute, sql, params, many, context):
+        if sql.startswith('SELECT "labelers_membership"."id"') and "NOT EXISTS" in sql:
+            execute('DELETE FROM "labelers_membership" WHERE "id" = %s', [membership.pk], False, context)
+        return execute(sql, params, many, context)
+
+    client.force_login(labeler)
+    with connection.execute_wrapper(removed_meanwhile):
+        response = client.post(f"/projects/{project.pk}/work/{leased.pk}/ranking/", {"tiers": "[[1],[2]]"}, **HTMX)
+    assert response.status_code == 404
+    assert not Ranking.objects.exists()
