@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework import serializers
@@ -110,7 +110,8 @@ def _after_write(request, project, done_message: str):
     try:
         assignment = _next_assignment(request, project)
     except PermissionDenied as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+        # The answer is stored: say so first, or the 403 reads as a refusal of the work on screen.
+        return HttpResponse(f"{done_message} {exc}", status=403, content_type="text/plain; charset=utf-8")
     return _render_task(request, project, assignment)
 
 
@@ -203,6 +204,8 @@ def _write(request, project_id: int, assignment_id: int, write, done_message: st
         write(assignment)
     except (ValidationError, PermissionDenied, serializers.ValidationError) as exc:
         return _error(request, project, exc)
+    except Assignment.DoesNotExist:  # removed from the project since the read above
+        raise Http404("No such assignment for you.") from None
     return _after_write(request, project, done_message)
 
 

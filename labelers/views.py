@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from annotate.models import ReviewStatus
 from core import charts
+from labelers.models import LabelerAlert
 from labelers.selectors.access import ADMINS, STAFF, project_for_role, project_member, project_role
 from labelers.selectors.calibration import calibration_for_labeler
 from labelers.selectors.review import MODES, review_detail, review_queue
@@ -82,7 +83,10 @@ def labeler_qualify(request, project_id: int, user_id: int):
 @login_required
 def alert_resolve_view(request, project_id: int, alert_id: int):
     project = project_for_role(user=request.user, project_id=project_id, roles=ADMINS)
-    alert_resolve(admin=request.user, alert_id=alert_id)
+    try:
+        alert_resolve(admin=request.user, alert_id=alert_id)
+    except LabelerAlert.DoesNotExist as exc:
+        raise Http404(str(exc)) from None
     return redirect("labelers:project", project_id=project.pk)
 
 

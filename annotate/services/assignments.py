@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -35,7 +35,7 @@ from annotate.models import (
     TaskCandidate,
     TaskState,
 )
-from annotate.selectors import assignment_refused, member_active, paused_message
+from annotate.selectors import assignment_refused, paused_message
 
 DONE_STATES = (AssignmentState.ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED)
 _rng = random.SystemRandom()
@@ -223,12 +223,28 @@ def _lease_next(*, user, project: Project | int, now) -> Assignment | None:
 
 
 def assignment_lock(*, user, assignment_id: int) -> Assignment:
-    """The labeler's own assignment, its task row and then its row locked, in that order (call
-    inside a transaction), while they are an active member of its project; anyone else's is
-    reported as not found, and a paused labeler is told so (PermissionDenied). lease_check looks
-    at the membership again when the row changed while this statement waited for its locks."""
-    assignment = (Assignment.objects.select_related("task", "project").filter(member_active(user=user))
-                  .select_for_update(of=("task", "self")).filter(pk=assignment_id, labeler=user).first())
+    """The labeler's own assignment while they are an active member of its project, its task row
+    and then its row locked (call inside a transaction); anyone else's is reported as not found,
+    and a paused labeler is told so (PermissionDenied), except for an answer already submitted.
+
+    While the labeler has not submitted the task, their membership row is locked first: the
+    lease path and an admin's pause or removal lock in that order, and this write may decide
+    their screening or pause them (the membership again). Once they have submitted it, nothing
+    is written, and the submission completing the task may be pausing them (task, then
+    membership), so the membership is only read."""
+    own = Assignment.objects.filter(pk=assignment_id, labeler=user)
+    submitted = Assignment.objects.filter(labeler=user, state=AssignmentState.SUBMITTED,
+                                          task_id=Subquery(own.values("task_id")[:1]))
+    membership = (Membership.objects.select_for_update()
+                  .filter(~Exists(submitted), user=user, project_id=Subquery(own.values("project_id")[:1]))
+                  .only("is_paused", "paused_reason").first())
+    if membership is not None and membership.is_paused:
+        raise PermissionDenied(paused_message(membership.paused_reason))
+    # A paused labeler still hears back an answer they already submitted (a retry gets the stored one).
+    assignment = (own.select_related("task", "project")
+                  .filter(Q(project__memberships__is_paused=False) | Q(state=AssignmentState.SUBMITTED),
+                          project__memberships__user=user)
+                  .select_for_update(of=("task", "self")).first())
     if assignment is None:
         refused = assignment_refused(user=user, assignment_id=assignment_id)
         if isinstance(refused, Http404):
@@ -243,7 +259,8 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
     A live lease passes. An expired one (swept or not) passes when the task still needs a
     submission; otherwise the labeler is told so: their answer is refused, never dropped
     silently. If the labeler was leased the same task again meanwhile, the submission goes to
-    that newer lease. Call inside a transaction holding the task and assignment row locks."""
+    that newer lease. Call inside a transaction holding the membership, task and assignment row
+    locks (assignment_lock)."""
     now = now or timezone.now()
     if assignment.state == AssignmentState.SKIPPED:
         raise ValidationError("You skipped this task; it cannot be submitted.")
@@ -251,11 +268,6 @@ def lease_check(*, assignment: Assignment, now=None) -> Assignment:
         return assignment  # live, or expired but still counted in the task's active leases
     if assignment.state != AssignmentState.EXPIRED:
         raise ValidationError(f"This assignment is {assignment.state}.")
-    # A statement that waited for the row locks judged the membership as of its start: a removal
-    # or pause committed meanwhile expired this lease, so look again before taking it back.
-    if not Membership.objects.filter(project_id=assignment.project_id, user_id=assignment.labeler_id,
-                                     is_paused=False).exists():
-        raise assignment_refused(user=assignment.labeler, assignment_id=assignment.pk)
     newer = (Assignment.objects.select_for_update().filter(
         task_id=assignment.task_id, labeler_id=assignment.labeler_id, state__in=DONE_STATES)
         .exclude(pk=assignment.pk).first())

@@ -123,3 +123,75 @@ def test_the_page_takes_an_assignment_only_under_its_own_project(client, labeler
     response = client.post(f"/projects/{other.pk}/work/{leased.pk}/ranking/", {"tiers": "[[1],[2]]"}, **HTMX)
     assert response.status_code == 404
     assert not Ranking.objects.exists()
+
+
+def test_a_retry_of_the_answer_that_paused_the_labeler_gets_the_stored_answer(api, labeler, admin_user, project,
+                                                                               make_ranking_task):
+    """A gold answer far off pauses its labeler in the same submission; a client that lost that
+    response and sends it again hears that it was stored (the same ranking), not "paused", which
+    would read as if the answer had been refused. A different answer is still refused."""
+    from annotate.models import TaskCandidate
+    from labelers.services import membership_set
+    from labelers.services.gold import task_mark_gold
+
+    membership_set(project=project, user=admin_user, role="admin")
+    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.9, 1
+    project.save()
+    task = make_ranking_task(k=2)
+    one, two = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
+    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[one], [two]]})
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    url = f"/api/assignments/{assignment.pk}/ranking/"
+    first = api.post(url, {"tiers": [[two], [one]]}, format="json")
+    assert first.status_code == 201, first.content
+    assert Membership.objects.get(user=labeler, project=project).is_paused
+    again = api.post(url, {"tiers": [[two], [one]]}, format="json")
+    assert again.status_code == 201, again.content
+    assert again.json()["id"] == first.json()["id"]
+    changed = api.post(url, {"tiers": [[one], [two]]}, format="json")
+    assert changed.status_code == 400
+    assert "cannot be changed" in str(changed.json())
+    assert Ranking.objects.count() == 1
+
+
+def test_a_page_answer_that_paused_the_labeler_says_it_was_saved(client, labeler, admin_user, project,
+                                                                make_ranking_task):
+    """The answer is stored and then no next task can be handed out: the message says both, so the
+    labeler does not take the 403 for a refusal of the answer still on their screen."""
+    from annotate.models import TaskCandidate
+    from labelers.services import membership_set
+    from labelers.services.gold import task_mark_gold
+
+    membership_set(project=project, user=admin_user, role="admin")
+    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.9, 1
+    project.save()
+    task = make_ranking_task(k=2)
+    one, two = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
+    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[one], [two]]})
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    pos = {cid: str(i) for i, cid in enumerate(assignment.shown_order, start=1)}
+    client.force_login(labeler)
+    response = client.post(f"/projects/{project.pk}/work/{assignment.pk}/ranking/",
+                           {"tiers": f"[[{pos[two]}],[{pos[one]}]]"}, **HTMX)
+    assert response.status_code == 403
+    assert response.content.decode().startswith("Ranking saved. Your work on this project is paused: gold accuracy")
+    assert Ranking.objects.get().assignment_id == assignment.pk
+
+
+def test_a_removal_between_the_pages_read_and_its_write_is_a_404(client, labeler, project, leased):
+    """The page reads the assignment, then the service locks it: a removal committed in between
+    (here: run just before the service's membership lock) is "not found", as it is over the API."""
+    from django.db import connection
+
+    membership = Membership.objects.get(user=labeler, project=project)
+
+    def removed_meanwhile(execute, sql, params, many, context):
+        if sql.startswith('SELECT "labelers_membership"."id"') and "NOT EXISTS" in sql:
+            execute('DELETE FROM "labelers_membership" WHERE "id" = %s', [membership.pk], False, context)
+        return execute(sql, params, many, context)
+
+    client.force_login(labeler)
+    with connection.execute_wrapper(removed_meanwhile):
+        response = client.post(f"/projects/{project.pk}/work/{leased.pk}/ranking/", {"tiers": "[[1],[2]]"}, **HTMX)
+    assert response.status_code == 404
+    assert not Ranking.objects.exists()

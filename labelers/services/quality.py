@@ -21,6 +21,7 @@ from annotate.models import (
     Task,
     TaskState,
 )
+from annotate.services.assignments import leases_withdraw
 from core.ranking import pair_counts
 from labelers import agreement
 from labelers.models import AlertKind, LabelerAlert, RankingQuality
@@ -177,8 +178,8 @@ def labeler_agreement_check(*, project: Project, user) -> bool:
 def membership_pause(*, project: Project, user, kind: str, reason: str) -> bool:
     """Pause a labeler (no new work, and answers refused until an admin resumes them) and tell
     the project's admins. Returns False when they were already paused. Called from a submission,
-    holding a task lock, so it takes no other task's lock: a lease the labeler still holds runs
-    out as usual."""
+    holding a task lock, so it takes no other task's lock: a lease the labeler still holds goes
+    back to the pool once that transaction commits."""
     membership = Membership.objects.select_for_update().get(project=project, user=user)
     if membership.is_paused:
         return False
@@ -186,7 +187,15 @@ def membership_pause(*, project: Project, user, kind: str, reason: str) -> bool:
     membership.save(update_fields=["is_paused", "paused_reason"])
     LabelerAlert.objects.create(project=project, labeler=user, kind=kind,
                                 message=f"{user.username} was paused: {reason}.")
+    transaction.on_commit(lambda: _leases_hand_back(project=project, user=user))
     return True
+
+
+@transaction.atomic
+def _leases_hand_back(*, project: Project, user) -> None:
+    """The paused labeler's live leases back to the pool, in the lock order (membership first)."""
+    if Membership.objects.select_for_update().filter(project=project, user=user, is_paused=True).first():
+        leases_withdraw(project=project, user=user)
 
 
 @transaction.atomic

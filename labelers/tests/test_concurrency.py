@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from django.db import connection, connections, transaction
 
-from annotate.models import Assignment, AssignmentState, Membership, Ranking, Task, TaskState
+from annotate.models import Assignment, AssignmentState, Membership, Ranking, Task, TaskCandidate, TaskState
 from annotate.services.assignments import assignment_skip, task_next_for_labeler
 from annotate.services.submissions import RankingInput, ranking_submit
 from labelers.services import membership_set
@@ -307,3 +307,85 @@ def test_removing_a_member_takes_the_task_lock_before_the_assignment(project, la
     assert not Membership.objects.filter(user=labeler, project=project).exists()
     assert Assignment.objects.get(pk=assignment.pk).state == AssignmentState.EXPIRED
     assert Task.objects.get(pk=assignment.task_id).active_leases == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pausing_a_member_while_their_screening_answer_is_scored_does_not_deadlock(project, labeler, admin_user,
+                                                                                  make_ranking_task):
+    """A submission that decides the labeler's screening (or pauses them) locks their membership;
+    an admin's pause locks the membership and then the task of their lease. The submission must
+    take the membership first too, or the two deadlock (PostgreSQL aborts one)."""
+    from labelers.services.gold import task_mark_gold
+    from labelers.services.members import member_pause
+
+    membership_set(project=project, user=admin_user, role="admin")
+    project.qualification_required = True
+    project.save()
+    task = make_ranking_task(k=2)
+    a, b = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
+    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[a], [b]]}, is_screening=True)
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    assert assignment.task_id == task.pk
+    errors = []
+
+    def submit():
+        try:
+            ranking_submit(user=labeler, assignment_id=assignment.pk, data=RankingInput(tiers=[[a], [b]]))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Membership.objects.select_for_update().get(project=project, user=labeler)  # the pause's first lock
+        submitter = threading.Thread(target=submit)
+        submitter.start()
+        _wait_for_a_lock_wait()  # the submission waits for the membership
+        member_pause(admin=admin_user, project=project, user=labeler, reason="checking")
+    submitter.join(30)
+    assert not submitter.is_alive()
+    # The pause came first: the lease went back to the pool and the late answer is refused, with the reason.
+    assert [type(e).__name__ for e in errors] == ["PermissionDenied"], errors
+    assert "paused: checking" in str(errors[0])
+    assert not Ranking.objects.filter(assignment=assignment).exists()
+    assert Assignment.objects.get(pk=assignment.pk).state == AssignmentState.EXPIRED
+    assert Task.objects.get(pk=task.pk).active_leases == 0
+    connections.close_all()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_of_a_submitted_answer_does_not_deadlock_with_the_submission_that_completes_its_task(
+        project, labeler, make_ranking_task):
+    """The submission that completes a task pauses, holding the task lock, any of its labelers whose
+    agreement fell (their membership lock). A retry of one of those labelers' stored answers must not
+    hold their membership while it waits for that task, or the two deadlock."""
+    from labelers.services.quality import membership_pause
+
+    task = make_ranking_task(k=2, submissions_required=2)
+    assignment = task_next_for_labeler(user=labeler, project=project)
+    data = RankingInput(tiers=[[c] for c in assignment.shown_order])
+    first = ranking_submit(user=labeler, assignment_id=assignment.pk, data=data)
+    errors, again = [], []
+
+    def retry():
+        try:
+            again.append(ranking_submit(user=labeler, assignment_id=assignment.pk, data=data))
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Task.objects.select_for_update().get(pk=task.pk)  # another labeler's submission completing the task
+        retrier = threading.Thread(target=retry)
+        retrier.start()
+        _wait_for_a_lock_wait()  # the retry waits for the task
+        membership_pause(project=project, user=labeler, kind="paused_agreement", reason="agreement fell")
+    retrier.join(30)
+    assert not retrier.is_alive()
+    assert errors == []
+    assert [r.pk for r in again] == [first.pk]  # the stored answer, once
+    assert Ranking.objects.filter(task=task).count() == 1
+    connections.close_all()

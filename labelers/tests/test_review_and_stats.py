@@ -337,3 +337,35 @@ def test_calibration_says_why_a_consensus_of_one_other_labeler_is_hidden(project
     client.force_login(labeler)
     page = client.get(f"/labelers/projects/{project.pk}/calibration/").content.decode()
     assert item["consensus_hidden_reason"].split(":")[0] in page and "data-consensus-hidden" in page
+
+
+def test_a_labeler_paused_by_someone_elses_submission_hands_back_the_task_they_hold(
+        project, labeler, make_user, make_ranking_task, django_capture_on_commit_callbacks):
+    """Agreement is checked when a task completes, in the submission of whoever completed it: the
+    labelers it pauses may hold a lease on another task, which then goes back to the pool (their
+    answer to it is refused while paused) instead of sitting out its lease."""
+    from annotate.models import Assignment, AssignmentState, Membership, Task
+    from annotate.services.assignments import task_next_for_labeler
+    from annotate.services.submissions import RankingInput, ranking_submit
+    from labelers.services import membership_set
+
+    project.submissions_required, project.gold_rate = 2, 0
+    project.pause_below_agreement, project.quality_min_samples = 0.9, 1
+    project.save()
+    first = make_ranking_task(k=2, submissions_required=2)
+    other = make_user("other")
+    membership_set(project=project, user=other)
+    mine = task_next_for_labeler(user=labeler, project=project)
+    assert mine.task_id == first.pk
+    ranking_submit(user=labeler, assignment_id=mine.pk, data=RankingInput(tiers=[[c] for c in mine.shown_order]))
+    second = make_ranking_task(k=2, submissions_required=2)
+    held = task_next_for_labeler(user=labeler, project=project)
+    assert held.task_id == second.pk
+    theirs = task_next_for_labeler(user=other, project=project)
+    assert theirs.task_id == first.pk
+    with django_capture_on_commit_callbacks(execute=True):
+        ranking_submit(user=other, assignment_id=theirs.pk,
+                       data=RankingInput(tiers=[[c] for c in reversed(mine.shown_order)]))
+    assert Membership.objects.get(user=labeler, project=project).is_paused
+    assert Assignment.objects.get(pk=held.pk).state == AssignmentState.EXPIRED
+    assert Task.objects.get(pk=second.pk).active_leases == 0

@@ -62,3 +62,9 @@ def test_calibration_shows_a_consensus_only_of_two_or_more_other_labelers(client
     api = client.get(f"/api/projects/{project.pk}/calibration/").json()
     assert (api["items"][0]["consensus"] is not None) is shown
     assert (api["summary"]["agreement_with_consensus"] is not None) is shown
+
+
+def test_resolving_a_missing_alert_on_the_page_is_a_404(client, project, admin_user):
+    client.force_login(admin_user)
+    response = client.post(f"/labelers/projects/{project.pk}/alerts/987654/resolve/")
+    assert response.status_code == 404
