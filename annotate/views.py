@@ -111,7 +111,9 @@ def _after_write(request, project, done_message: str):
         assignment = _next_assignment(request, project)
     except PermissionDenied as exc:
         # The answer is stored: say so first, or the 403 reads as a refusal of the work on screen.
-        return HttpResponse(f"{done_message} {exc}", status=403, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(f"{done_message} {exc}", status=403, content_type="text/plain; charset=utf-8")
+        response["X-Ranklab-Saved"] = "true"  # the page drops its draft of this task: nothing is lost
+        return response
     return _render_task(request, project, assignment)
 
 

@@ -175,6 +175,7 @@ def test_a_page_answer_that_paused_the_labeler_says_it_was_saved(client, labeler
                            {"tiers": f"[[{pos[two]}],[{pos[one]}]]"}, **HTMX)
     assert response.status_code == 403
     assert response.content.decode().startswith("Ranking saved. Your work on this project is paused: gold accuracy")
+    assert response["X-Ranklab-Saved"] == "true"
     assert Ranking.objects.get().assignment_id == assignment.pk
 
 

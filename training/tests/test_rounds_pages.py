@@ -92,6 +92,10 @@ def test_pages_start_a_round_and_show_its_dashboard(client, admin_user, project,
     page = client.get(f"/rounds/{rnd.pk}/")
     text = page.content.decode()
     assert "Round 1 of Test project" in text and f'/jobs/{rnd.export_job_id}/' in text and 'hx-get=' in text
+    # a step's message that carries its own percentage is not preceded by the bar's
+    rnd.export_job.__class__.objects.filter(pk=rnd.export_job_id).update(progress=0.63, progress_message="epoch 1: 63%")
+    text = client.get(f"/rounds/{rnd.pk}/").content.decode()
+    assert "epoch 1: 63%" in text and "63% epoch 1" not in text
 
     # A finished evaluation shows its win rate, interval and plots; a failure shows what to do.
     Round.objects.filter(pk=rnd.pk).update(status=RoundStatus.FAILED, step=RoundStep.REWARD,

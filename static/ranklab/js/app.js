@@ -157,11 +157,14 @@ document.addEventListener("htmx:responseError", (event) => {
   const { status, responseText } = event.detail.xhr;
   const text = responseText && responseText.length <= 500 && !responseText.trimStart().startsWith("<")
     ? responseText : `The server refused this (${status}); try again, or reload the page.`;
-  if (status === 409) {
-    // Answered already (another tab): this page's answer is not needed any more.
+  const saved = Boolean(event.detail.xhr.getResponseHeader("X-Ranklab-Saved"));
+  if (status === 409 || saved) {
+    // Answered already (another tab), or saved before the labeler was paused: no draft to keep.
     answeredElsewhere.add(form.dataset.assignment);
     clearTimeout(saveTimer);
     localStorage.removeItem(`ranklab:draft:${form.dataset.assignment}`);
+  }
+  if (status === 409) {
     showError(form, text, { sticky: true });
     const next = document.createElement("a");
     next.className = "button primary next-task";
@@ -170,7 +173,7 @@ document.addEventListener("htmx:responseError", (event) => {
     form.querySelector("[data-error]").append(" ", next);
     return;
   }
-  showError(form, text);
+  showError(form, text, { sticky: saved });
 });
 
 document.addEventListener("htmx:sendError", (event) => {
