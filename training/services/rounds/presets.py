@@ -1,6 +1,7 @@
 """The "CPU-friendly" preset of the start form and `manage.py round start --cpu-friendly`:
 the lower 24 of SmolLM2-135M's 30 decoder layers frozen, a reward model of two epochs, DPO with an
-RPO term on one clear pair per ranking, short answers. The README's demo duration was measured with it (bench/round_demo.py)."""
+RPO term on one clear pair per ranking, short answers. The README's round duration was measured with it
+(bench/loop_bench.py)."""
 from __future__ import annotations
 
 CPU_PRESET = {
