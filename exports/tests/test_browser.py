@@ -30,7 +30,7 @@ def test_import_then_export_in_a_browser(live_server, page, client, admin_user, 
                                             "rejected": f"Bad answer {i}"}) for i in range(8)) + "\n")
     page.get_by_label("File", exact=True).set_input_files(str(upload))
     page.get_by_label("Kind", exact=True).select_option("preferences")
-    page.get_by_role("button", name="Import").click()
+    page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_role("heading", name="Import #")).to_be_visible()
     expect(page.locator("[data-status]")).to_have_text("Queued")
     job_run(job_id=Job.objects.get(kind="import").pk)  # the worker's part, here in the test
