@@ -68,7 +68,7 @@ function mount(scope) {
 // --- drafts: nothing typed or ranked is lost to a reload, until the task is submitted -------
 const SKIP_FIELDS = new Set(["csrfmiddlewaretoken", "time_on_task_ms"]);
 const draftKey = (root) => `ranklab:draft:${root.dataset.assignment}`;
-// Assignments the server said were answered already (another tab): their drafts are never kept.
+// Assignments the server says are answered (from another tab, or saved as the labeler was paused): no drafts.
 const answeredElsewhere = new Set();
 
 function saveDraft(root) {
