@@ -168,30 +168,28 @@ def round_detail(request, round_id: int):
     return render(request, "training/rounds/detail.html", context)
 
 
-@login_required
-@require_POST
-def round_retry_view(request, round_id: int):
+def _round_action(request, round_id: int, action):
+    """Retry and continue anyway: an admin's POST, the service's refusal as a message, back to the round."""
     admin_check(request.user)
     try:
-        round_retry(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
+        action(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     except JobQueueUnavailable as exc:
         messages.warning(request, str(exc.detail))
     return redirect("rounds:detail", round_id=round_id)
+
+
+@login_required
+@require_POST
+def round_retry_view(request, round_id: int):
+    return _round_action(request, round_id, round_retry)
 
 
 @login_required
 @require_POST
 def round_continue_view(request, round_id: int):
-    admin_check(request.user)
-    try:
-        round_continue(rnd=get_object_or_404(Round, pk=round_id), user=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    except JobQueueUnavailable as exc:
-        messages.warning(request, str(exc.detail))
-    return redirect("rounds:detail", round_id=round_id)
+    return _round_action(request, round_id, round_continue)
 
 
 @login_required

@@ -26,6 +26,23 @@ def leased(labeler, project, make_ranking_task):
     return task_next_for_labeler(user=labeler, project=project)
 
 
+@pytest.fixture
+def gold_that_pauses(labeler, admin_user, project, make_ranking_task):
+    """The labeler's lease on a gold task whose answer (candidates two, one) is far enough off the
+    gold (one, two) to pause them in the same submission: (assignment, one, two)."""
+    from annotate.models import TaskCandidate
+    from labelers.services import membership_set
+    from labelers.services.gold import task_mark_gold
+
+    membership_set(project=project, user=admin_user, role="admin")
+    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.9, 1
+    project.save()
+    task = make_ranking_task(k=2)
+    one, two = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
+    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[one], [two]]})
+    return task_next_for_labeler(user=labeler, project=project), one, two
+
+
 def _api_calls(api, assignment):
     one, two = assignment.shown_order
     base = f"/api/assignments/{assignment.pk}"
@@ -125,22 +142,12 @@ def test_the_page_takes_an_assignment_only_under_its_own_project(client, labeler
     assert not Ranking.objects.exists()
 
 
-def test_a_retry_of_the_answer_that_paused_the_labeler_gets_the_stored_answer(api, labeler, admin_user, project,
-                                                                               make_ranking_task):
+def test_a_retry_of_the_answer_that_paused_the_labeler_gets_the_stored_answer(api, labeler, project,
+                                                                               gold_that_pauses):
     """A gold answer far off pauses its labeler in the same submission; a client that lost that
     response and sends it again hears that it was stored (the same ranking), not "paused", which
     would read as if the answer had been refused. A different answer is still refused."""
-    from annotate.models import TaskCandidate
-    from labelers.services import membership_set
-    from labelers.services.gold import task_mark_gold
-
-    membership_set(project=project, user=admin_user, role="admin")
-    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.9, 1
-    project.save()
-    task = make_ranking_task(k=2)
-    one, two = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
-    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[one], [two]]})
-    assignment = task_next_for_labeler(user=labeler, project=project)
+    assignment, one, two = gold_that_pauses
     url = f"/api/assignments/{assignment.pk}/ranking/"
     first = api.post(url, {"tiers": [[two], [one]]}, format="json")
     assert first.status_code == 201, first.content
@@ -154,21 +161,10 @@ def test_a_retry_of_the_answer_that_paused_the_labeler_gets_the_stored_answer(ap
     assert Ranking.objects.count() == 1
 
 
-def test_a_page_answer_that_paused_the_labeler_says_it_was_saved(client, labeler, admin_user, project,
-                                                                make_ranking_task):
+def test_a_page_answer_that_paused_the_labeler_says_it_was_saved(client, labeler, project, gold_that_pauses):
     """The answer is stored and then no next task can be handed out: the message says both, so the
     labeler does not take the 403 for a refusal of the answer still on their screen."""
-    from annotate.models import TaskCandidate
-    from labelers.services import membership_set
-    from labelers.services.gold import task_mark_gold
-
-    membership_set(project=project, user=admin_user, role="admin")
-    project.gold_rate, project.pause_below_gold_accuracy, project.quality_min_samples = 1.0, 0.9, 1
-    project.save()
-    task = make_ranking_task(k=2)
-    one, two = TaskCandidate.objects.filter(task=task).order_by("position").values_list("candidate_id", flat=True)
-    task_mark_gold(admin=admin_user, task_id=task.pk, gold_answer={"tiers": [[one], [two]]})
-    assignment = task_next_for_labeler(user=labeler, project=project)
+    assignment, one, two = gold_that_pauses
     pos = {cid: str(i) for i, cid in enumerate(assignment.shown_order, start=1)}
     client.force_login(labeler)
     response = client.post(f"/projects/{project.pk}/work/{assignment.pk}/ranking/",

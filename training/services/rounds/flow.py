@@ -349,6 +349,13 @@ def _rm_verdict(rnd: Round) -> str:
     return ""
 
 
+def _refuse_while_another_runs(rnd: Round) -> None:
+    """One round of a project runs at a time (retry and continue anyway check it under the round's lock)."""
+    running = rnd.project.rounds.filter(status=RoundStatus.RUNNING).exclude(pk=rnd.pk).first()
+    if running:
+        raise ValidationError(f"Round {running.number} is running: wait for it or cancel it first.")
+
+
 def round_continue(*, rnd: Round, user=None) -> Round:
     """Continue anyway: carry a held round on to the policy step with the reward model it has."""
     with transaction.atomic():
@@ -356,9 +363,7 @@ def round_continue(*, rnd: Round, user=None) -> Round:
         if rnd.status != RoundStatus.HELD:
             raise ValidationError(f"Only a held round can continue anyway; round {rnd.number} is "
                                   f"{rnd.get_status_display().lower()}.")
-        running = rnd.project.rounds.filter(status=RoundStatus.RUNNING).exclude(pk=rnd.pk).first()
-        if running:
-            raise ValidationError(f"Round {running.number} is running: wait for it or cancel it first.")
+        _refuse_while_another_runs(rnd)
         rnd.status, rnd.finished_at = RoundStatus.RUNNING, None
         rnd.params = {**rnd.params, "rm_check_overridden_by": getattr(user, "username", None) or "someone"}
         _advance(rnd, after=rnd.step)
@@ -372,9 +377,7 @@ def round_retry(*, rnd: Round, user=None) -> Round:
         if rnd.status not in (RoundStatus.FAILED, RoundStatus.CANCELLED):
             raise ValidationError(f"Only a failed or cancelled round can be retried; round {rnd.number} is "
                                   f"{rnd.get_status_display().lower()}.")
-        running = rnd.project.rounds.filter(status=RoundStatus.RUNNING).exclude(pk=rnd.pk).first()
-        if running:
-            raise ValidationError(f"Round {running.number} is running: wait for it or cancel it first.")
+        _refuse_while_another_runs(rnd)
         job = rnd.step_job(rnd.step)
         rnd.status, rnd.error, rnd.finished_at = RoundStatus.RUNNING, "", None
         if job is not None and job.pk == rnd.current_job_id and job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
