@@ -26,7 +26,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -34,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _worker import worker_start, worker_stop  # noqa: E402  (bench/, the script's own folder)
+
 SEED_DIR = ROOT / "data" / "seed"
 
 
@@ -172,12 +174,7 @@ def main() -> int:
     smol = model_register(name="SmolLM2-135M-Instruct", backend="transformers", location=args.model)
     project.sampling_models.add(smol)
 
-    log = data_dir / "worker.log"
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q",
-                               "default,exports,generation,training", "--without-gossip", "--without-mingle",
-                               "--loglevel", "INFO"], cwd=ROOT, env=dict(os.environ), stdout=open(log, "wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the worker
+    worker = worker_start(data_dir)
     try:
         t0 = time.monotonic()
         job = generation_start(project=project, model_versions=[smol], k=4, prompts=train_ids,
@@ -229,8 +226,7 @@ def main() -> int:
             report = labelers_simulate(project=project, rule=rule.spec, labelers=args.labelers, noise=args.noise)
             print(f"  labels after round {number}: {report.summary()}", flush=True)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # its trainer subprocess dies with it (PDEATHSIG)
-        worker.wait(timeout=30)
+        worker_stop(worker)
 
     return measure(args, rule, heldout, rounds, minutes, data_dir)
 

@@ -17,7 +17,6 @@ import argparse
 import gzip
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _worker import worker_start, worker_stop  # noqa: E402  (bench/, the script's own folder)
+
 DATA = ROOT.parent / "shared" / "data" / "hh_rlhf_harmless_base_dev.jsonl.gz"
 
 
@@ -74,12 +76,7 @@ def main() -> int:
         print(f"imported {result.get('records')} HH-RLHF comparisons in {time.monotonic() - t0:.1f}s")
         smol = model_register(name="SmolLM2-135M-Instruct", backend="transformers", location=args.model)
 
-    log = data_dir / "worker.log"
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q",
-                               "default,exports,generation,training", "--without-gossip", "--without-mingle",
-                               "--loglevel", "INFO"], cwd=ROOT, env=dict(os.environ), stdout=open(log, "wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the worker
+    worker = worker_start(data_dir)
     try:
         params = cpu_friendly({"evaluation": {"n_prompts": args.eval_prompts}}, args.method)
         started = time.monotonic()
@@ -114,8 +111,7 @@ def main() -> int:
         print(f"next round's tasks: {tasks} ranking tasks, candidates from {rnd.policy_model.name} and {smol.name}")
         return 0
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)  # its trainer subprocess dies with it (PDEATHSIG)
-        worker.wait(timeout=30)
+        worker_stop(worker)
 
 
 if __name__ == "__main__":
