@@ -19,16 +19,6 @@ ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 
 @pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory, bundled_tokenizer):
-    from training.ml.bundled import tiny_random_model
-
-    path = tmp_path_factory.mktemp("base")
-    tiny_random_model(len(bundled_tokenizer)).save_pretrained(path)
-    bundled_tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
     return write_snapshot(tmp_path_factory.mktemp("snap"), synthetic_rows(48, 4, 1), synthetic_rows(16, 4, 2, "test"))
 
@@ -51,11 +41,11 @@ def events_of(text: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("lora", [False, True])
-def test_cached_frozen_layers_give_the_scores_and_gradients_of_full_sequences(tiny_base, snapshot, lora):
+def test_cached_frozen_layers_give_the_scores_and_gradients_of_full_sequences(tiny_model_path, snapshot, lora):
     from training.ml.frozen import LowerCache
     from training.ml.reward import RewardScorer, collate, encode_groups, load_backbone
 
-    cfg = config(tiny_base, snapshot, "/unused", freeze_layers=1, lora_r=4 if lora else 0, cache_frozen=True)
+    cfg = config(tiny_model_path, snapshot, "/unused", freeze_layers=1, lora_r=4 if lora else 0, cache_frozen=True)
     model, tokenizer = load_backbone(cfg)
     groups, _ = load_ranked_groups(snapshot, "train")
     encoded, _ = encode_groups(groups[:6], tokenizer, cfg)
@@ -83,11 +73,11 @@ def test_cached_frozen_layers_give_the_scores_and_gradients_of_full_sequences(ti
         torch.testing.assert_close(g1[name], g2[name], rtol=1e-3, atol=1e-5)
 
 
-def test_training_on_cached_layers_follows_the_losses_of_full_passes(tiny_base, snapshot, tmp_path, capsys):
+def test_training_on_cached_layers_follows_the_losses_of_full_passes(tiny_model_path, snapshot, tmp_path, capsys):
     runs = {}
     for cache in (False, True):
         capsys.readouterr()
-        metrics = train(config(tiny_base, snapshot, tmp_path / f"cache-{cache}", freeze_layers=1, cache_frozen=cache,
+        metrics = train(config(tiny_model_path, snapshot, tmp_path / f"cache-{cache}", freeze_layers=1, cache_frozen=cache,
                                share_prompt=False, max_steps=8, logging_steps=1))
         losses = [e["loss"] for e in events_of(capsys.readouterr().out) if e["event"] == "log"]
         runs[cache] = (losses, metrics)
@@ -97,16 +87,16 @@ def test_training_on_cached_layers_follows_the_losses_of_full_passes(tiny_base, 
     assert abs(m_plain["eval_accuracy"] - m_cached["eval_accuracy"]) < 0.02
 
 
-def test_refused_without_frozen_layers(tiny_base, snapshot, tmp_path):
+def test_refused_without_frozen_layers(tiny_model_path, snapshot, tmp_path):
     from training.ml.common import ConfigError
 
     with pytest.raises(ConfigError, match="cache_frozen needs freeze_layers"):
-        config(tiny_base, snapshot, tmp_path, cache_frozen=True)
+        config(tiny_model_path, snapshot, tmp_path, cache_frozen=True)
 
 
-def test_a_time_budget_sizes_the_schedule_to_the_steps_that_fit(tiny_base, snapshot, tmp_path, capsys):
+def test_a_time_budget_sizes_the_schedule_to_the_steps_that_fit(tiny_model_path, snapshot, tmp_path, capsys):
     """Far more epochs than fit: the run stops near the budget with its cosine schedule finished."""
-    metrics = train(config(tiny_base, snapshot, tmp_path / "budget", freeze_layers=1, cache_frozen=True,
+    metrics = train(config(tiny_model_path, snapshot, tmp_path / "budget", freeze_layers=1, cache_frozen=True,
                            num_epochs=10_000, max_seconds=4, logging_steps=1, lr_scheduler="cosine", eval_batch_size=64))
     logs = [e for e in events_of(capsys.readouterr().out) if e["event"] == "log"]
     assert 3 < metrics["steps"] < 12 * 10_000
@@ -115,17 +105,17 @@ def test_a_time_budget_sizes_the_schedule_to_the_steps_that_fit(tiny_base, snaps
 
 
 @pytest.mark.process
-def test_two_processes_reach_the_loss_of_one_with_the_same_global_batch(tiny_base, snapshot, tmp_path, capsys):
+def test_two_processes_reach_the_loss_of_one_with_the_same_global_batch(tiny_model_path, snapshot, tmp_path, capsys):
     """Two processes × 2 prompts per step against one process × 2 micro-batches of 2: the same
     prompts each step, the same averaged gradient, so the same losses and the same weights. The
     shared-prompt pass is on in both: DDP sees it as the scorer's forward."""
     from safetensors.torch import load_file
 
     base = dict(freeze_layers=1, max_steps=3, logging_steps=1, batch_size=2, save_steps=0, share_prompt=True)
-    train(config(tiny_base, snapshot, tmp_path / "one", gradient_accumulation_steps=2, **base))
+    train(config(tiny_model_path, snapshot, tmp_path / "one", gradient_accumulation_steps=2, **base))
     one = [e for e in events_of(capsys.readouterr().out) if e["event"] == "log"]
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({**vars(config(tiny_base, snapshot, tmp_path / "two", **base))}))
+    spec.write_text(json.dumps({**vars(config(tiny_model_path, snapshot, tmp_path / "two", **base))}))
     proc = subprocess.run(accelerate_launch(2) + ["-m", "training.ml.reward", "--config", str(spec)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, env={**_env(), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]

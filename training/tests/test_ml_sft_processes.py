@@ -11,26 +11,16 @@ from training.tests.test_ml_reward_scale import ROOT, accelerate_launch, events_
 from training.tests.test_ml_sft import config, demo_rows, write_snapshot
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory, bundled_tokenizer):
-    from training.ml.bundled import tiny_random_model
-
-    path = tmp_path_factory.mktemp("base")
-    tiny_random_model(len(bundled_tokenizer)).save_pretrained(path)
-    bundled_tokenizer.save_pretrained(path)
-    return path
-
-
 @pytest.mark.process
-def test_two_processes_reach_the_sft_loss_of_one_with_the_same_global_batch(tiny_base, tmp_path, capsys):
+def test_two_processes_reach_the_sft_loss_of_one_with_the_same_global_batch(tiny_model_path, tmp_path, capsys):
     import os
 
     data = write_snapshot(tmp_path / "snap", demo_rows(24, 1), demo_rows(4, 2))
     base = dict(max_steps=3, logging_steps=1, batch_size=2, save_steps=0, num_epochs=1)
-    train(config(tiny_base, data, tmp_path / "one", gradient_accumulation_steps=2, **base))
+    train(config(tiny_model_path, data, tmp_path / "one", gradient_accumulation_steps=2, **base))
     one = [e for e in events_of(capsys.readouterr().out) if e["event"] == "log"]
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps(vars(config(tiny_base, data, tmp_path / "two", **base))))
+    spec.write_text(json.dumps(vars(config(tiny_model_path, data, tmp_path / "two", **base))))
     proc = subprocess.run(accelerate_launch(2) + ["-m", "training.ml.sft", "--config", str(spec)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
