@@ -129,6 +129,9 @@ def main() -> int:
     ap.add_argument("--base-rates", nargs="*", help="Only measure these rules' base rates under the model.")
     ap.add_argument("--measure-existing", action="store_true", help="Keep RANKLAB_DATA_DIR's finished run and only "
                     "measure its policies again (e.g. after the run was stopped once its rounds finished).")
+    ap.add_argument("--resume", action="store_true", help="Keep RANKLAB_DATA_DIR's project and its finished rounds, "
+                    "label what is open and run the rounds still missing up to --rounds with this code's preset "
+                    "(e.g. after the run was stopped between rounds).")
     args = ap.parse_args()
 
     prompts = seed_prompts()
@@ -138,7 +141,7 @@ def main() -> int:
         return base_rates(args, prompts)
 
     data_dir = Path(os.environ.get("RANKLAB_DATA_DIR", "/tmp/loop-bench"))
-    if not args.measure_existing:
+    if not (args.measure_existing or args.resume):
         shutil.rmtree(data_dir, ignore_errors=True)  # a fresh SQLite database and broker each run
     os.environ.update(DJANGO_SETTINGS_MODULE="config.settings.local", RANKLAB_DATA_DIR=str(data_dir))
     os.environ.pop("DATABASE_URL", None)
@@ -153,19 +156,20 @@ def main() -> int:
     from training.models import Round, RoundStatus
     from training.services.generation.start import generation_start
     from training.services.registry import model_register
-    from training.services.rounds import round_continue, round_start
-    from training.services.rounds.presets import cpu_friendly
     from training.services.simulation import labelers_simulate, project_loop_set
 
     rule = parse_rule(args.rule)
-    if args.measure_existing:
+    if args.measure_existing or args.resume:
         rounds = list(Round.objects.filter(project__name=f"loop {rule.spec}"[:200], status=RoundStatus.SUCCEEDED)
                       .order_by("number"))
         minutes = [(r.finished_at - r.created_at).total_seconds() / 60 for r in rounds]
-        return measure(args, rule, heldout, rounds, minutes, data_dir)
+        if args.measure_existing:
+            return measure(args, rule, heldout, rounds, minutes, data_dir)
     print(f"loop_bench: rule {rule.spec}, {args.method}, {args.rounds} rounds; {len(train)} labelled prompts, "
           f"{len(later)} for the rounds' new tasks, {len(heldout)} held out; uptime: {os.popen('uptime').read().strip()}",
           flush=True)
+    if args.resume:
+        return resume(args, rule, heldout, rounds, minutes, data_dir)
     project = project_create(name=f"loop {rule.spec}"[:200], task_kinds=["ranking"], k=4, gold_rate=0.0)
     project_loop_set(project=project, rule=rule.spec)
     train_ids = [prompt_create(project=project, conversation=p, source="data/seed").pk for p in train]
@@ -188,47 +192,81 @@ def main() -> int:
         report = labelers_simulate(project=project, rule=rule.spec, labelers=args.labelers, noise=args.noise)
         print(f"labels: {report.summary()}", flush=True)
 
-        params = cpu_friendly(json.loads(args.params), args.method)
-        params["generation"] = {**params["generation"], "n_prompts": args.next_prompts,
-                                "max_new_tokens": args.max_new_tokens}
         rounds, minutes = [], []
-        for number in range(1, args.rounds + 1):
-            started = time.monotonic()
-            rnd = round_start(project=project, method=args.method, base_policy=smol if number == 1 else None,
-                              params=params)
-            last = None
-            while True:
-                rnd = Round.objects.get(pk=rnd.pk)
-                state = (rnd.step, rnd.status, rnd.current_job.progress_message if rnd.current_job else "")
-                if state[:2] != (last or (None, None))[:2]:
-                    print(f"  round {number} [{time.monotonic() - started:6.0f}s] {rnd.get_step_display()}: "
-                          f"{rnd.get_status_display()}", flush=True)
-                last = state
-                if rnd.status == RoundStatus.HELD:
-                    print(f"  round {number} HELD: {rnd.error}\n  → continuing anyway", flush=True)
-                    rnd = round_continue(rnd=rnd)
-                    continue
-                if rnd.status != RoundStatus.RUNNING:
-                    break
-                time.sleep(2)
-            minutes.append((time.monotonic() - started) / 60)
-            if rnd.status != RoundStatus.SUCCEEDED:
-                print(f"round {number} {rnd.status} at {rnd.step}: {rnd.error}")
-                return 1
-            rm = rnd.reward_model.metrics
-            truth = (rnd.evaluation or {}).get("ground_truth") or {}
-            print(f"  round {number}: {minutes[-1]:.1f} min; RM held-out accuracy {rm.get('eval_accuracy')} on "
-                  f"{rm.get('eval_pairs')} pairs (labeler agreement {rm.get('labeler_agreement')}); RM-judged win "
-                  f"rate {rnd.evaluation.get('win_rate')}; evaluate-step ground truth new "
-                  f"{(truth.get('new') or {}).get('rate')} vs parent {(truth.get('parent') or {}).get('rate')}; "
-                  f"uptime: {os.popen('uptime').read().strip()}", flush=True)
-            rounds.append(rnd)
-            report = labelers_simulate(project=project, rule=rule.spec, labelers=args.labelers, noise=args.noise)
-            print(f"  labels after round {number}: {report.summary()}", flush=True)
+        run_rounds(args, rule, project, smol, round_params(args), rounds, minutes)
     finally:
         worker_stop(worker)
 
     return measure(args, rule, heldout, rounds, minutes, data_dir)
+
+
+def round_params(args) -> dict:
+    from training.services.rounds.presets import cpu_friendly
+
+    params = cpu_friendly(json.loads(args.params), args.method)
+    params["generation"] = {**params["generation"], "n_prompts": args.next_prompts, "max_new_tokens": args.max_new_tokens}
+    return params
+
+
+def resume(args, rule, heldout: list[str], rounds: list, minutes: list[float], data_dir: Path) -> int:
+    """The rounds still missing of a stopped run, with this code's preset; the open tasks are labelled first."""
+    from training.models import Round
+    from training.services.simulation import labelers_simulate
+
+    project = rounds[-1].project if rounds else Round.objects.get(project__name=f"loop {rule.spec}"[:200]).project
+    unfinished = Round.objects.filter(project=project).exclude(pk__in=[r.pk for r in rounds])
+    if unfinished.exists():
+        raise SystemExit(f"round {unfinished.first().number} did not finish: cancel it on its page first "
+                         "(stop a run between rounds to resume it)")
+    print(f"resuming after round {len(rounds)}: {[f'{m:.1f} min' for m in minutes]}", flush=True)
+    worker = worker_start(data_dir)
+    try:
+        report = labelers_simulate(project=project, rule=rule.spec, labelers=args.labelers, noise=args.noise)
+        print(f"  labels of the open tasks: {report.summary()}", flush=True)
+        run_rounds(args, rule, project, None, round_params(args), rounds, minutes)
+    finally:
+        worker_stop(worker)
+    return measure(args, rule, heldout, rounds, minutes, data_dir)
+
+
+def run_rounds(args, rule, project, smol, params: dict, rounds: list, minutes: list[float]) -> None:
+    """Rounds len(rounds)+1 … args.rounds, each labelled by the simulated labelers when it is done."""
+    from training.models import Round, RoundStatus
+    from training.services.rounds import round_continue, round_start
+    from training.services.simulation import labelers_simulate
+
+    for number in range(len(rounds) + 1, args.rounds + 1):
+        started = time.monotonic()
+        rnd = round_start(project=project, method=args.method, base_policy=smol if number == 1 else None,
+                          params=params)
+        last = None
+        while True:
+            rnd = Round.objects.get(pk=rnd.pk)
+            state = (rnd.step, rnd.status, rnd.current_job.progress_message if rnd.current_job else "")
+            if state[:2] != (last or (None, None))[:2]:
+                print(f"  round {number} [{time.monotonic() - started:6.0f}s] {rnd.get_step_display()}: "
+                      f"{rnd.get_status_display()}", flush=True)
+            last = state
+            if rnd.status == RoundStatus.HELD:
+                print(f"  round {number} HELD: {rnd.error}\n  → continuing anyway", flush=True)
+                rnd = round_continue(rnd=rnd)
+                continue
+            if rnd.status != RoundStatus.RUNNING:
+                break
+            time.sleep(2)
+        minutes.append((time.monotonic() - started) / 60)
+        if rnd.status != RoundStatus.SUCCEEDED:
+            raise SystemExit(f"round {number} {rnd.status} at {rnd.step}: {rnd.error}")
+        rm = rnd.reward_model.metrics
+        truth = (rnd.evaluation or {}).get("ground_truth") or {}
+        print(f"  round {number}: {minutes[-1]:.1f} min; RM held-out accuracy {rm.get('eval_accuracy')} on "
+              f"{rm.get('eval_pairs')} pairs (labeler agreement {rm.get('labeler_agreement')}); RM-judged win "
+              f"rate {rnd.evaluation.get('win_rate')}; evaluate-step ground truth new "
+              f"{(truth.get('new') or {}).get('rate')} vs parent {(truth.get('parent') or {}).get('rate')}; "
+              f"uptime: {os.popen('uptime').read().strip()}", flush=True)
+        rounds.append(rnd)
+        report = labelers_simulate(project=project, rule=rule.spec, labelers=args.labelers, noise=args.noise)
+        print(f"  labels after round {number}: {report.summary()}", flush=True)
 
 
 def measure(args, rule, heldout: list[str], rounds: list, minutes: list[float], data_dir: Path) -> int:
