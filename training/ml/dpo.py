@@ -4,7 +4,9 @@
 
 The reference is the SFT model we start from. Its log-probabilities of every chosen and rejected
 answer are computed once before training (TRL `precompute_ref_log_probs`), so only one model sits
-in memory. Pairs come from the snapshot's preference_chat, ranked_groups (all C(K,2) untied pairs
+in memory. With freeze_layers, cache_frozen computes the frozen lower layers once per sequence in
+that same reference pass, and the steps run the upper layers alone (training/ml/frozen.py
+CausalLowerCache). Pairs come from the snapshot's preference_chat, ranked_groups (all C(K,2) untied pairs
 of each ranking), preference or hh file. Stdout carries training/ml/common.py's JSON-lines events;
 each "log" has loss, reward (the mean implicit reward margin β·log π/π_ref(chosen) − β·log
 π/π_ref(rejected)), accuracy (how often that margin is positive) and kl (mean log π/π_ref of the
