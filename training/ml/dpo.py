@@ -4,7 +4,9 @@
 
 The reference is the SFT model we start from. Its log-probabilities of every chosen and rejected
 answer are computed once before training (TRL `precompute_ref_log_probs`), so only one model sits
-in memory. Pairs come from the snapshot's preference_chat, ranked_groups (all C(K,2) untied pairs
+in memory. With freeze_layers, cache_frozen computes the frozen lower layers once per sequence in
+that same reference pass, and the steps run the upper layers alone (training/ml/frozen.py
+CausalLowerCache). Pairs come from the snapshot's preference_chat, ranked_groups (all C(K,2) untied pairs
 of each ranking), preference or hh file. Stdout carries training/ml/common.py's JSON-lines events;
 each "log" has loss, reward (the mean implicit reward margin β·log π/π_ref(chosen) − β·log
 π/π_ref(rejected)), accuracy (how often that margin is positive) and kl (mean log π/π_ref of the
@@ -12,6 +14,7 @@ chosen answers, a sequence-level estimate of the drift from the SFT model).
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +30,9 @@ class DPOConfig:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
     freeze_layers: int = field(default=0, metadata={"help": "Without LoRA: freeze the embeddings and the lowest N "
                                "decoder layers (CPU-friendly)."})
+    cache_frozen: bool = field(default=False, metadata={"help": "Compute the frozen lower layers once per sequence "
+                               "(in the reference pass) and train the upper ones on their output (needs "
+                               "freeze_layers, no LoRA, no dropout)."})
     use_chat_template: bool = field(default=True, metadata={"help": "Format prompts and answers with the chat template."})
     # data
     data_path: str = field(default="", metadata={"help": "Export snapshot directory, or a preference / ranked_groups / "
@@ -61,17 +67,25 @@ class DPOConfig:
             raise common.ConfigError("DPOConfig: beta must be positive")
         if self.batch_size < 1 or self.max_length < 8:
             raise common.ConfigError("DPOConfig: batch_size must be at least 1 and max_length at least 8")
+        if self.cache_frozen and (self.lora_r or not self.freeze_layers):
+            raise common.ConfigError("DPOConfig: cache_frozen needs freeze_layers (the layers to compute once) "
+                                     "and no LoRA (lora_r=0)")
+
+
+def load_model(config: DPOConfig):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(config.model_name_or_path, dtype=torch.float32)
 
 
 def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, callbacks=(), emit=common.emit):
-    import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
-    model = model if model is not None else AutoModelForCausalLM.from_pretrained(config.model_name_or_path,
-                                                                                 dtype=torch.float32)
+    model = model if model is not None else load_model(config)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model_name_or_path)
     chat = config.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
     rows = [pdata.as_trl_pair(p, chat) for p in pairs]
@@ -117,6 +131,7 @@ def _record(logs: dict, beta: float) -> dict:
 def train(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, emit: Callable[[dict], None] = common.emit,
           check_cancel: Callable[[], None] | None = None) -> dict:
     """Fine-tune a policy on comparisons with DPO; the model (LoRA merged) goes to <output_dir>/model."""
+    config.validate()
     common.quiet_transformers()
     files = []
     if pairs is None:
@@ -126,10 +141,20 @@ def train(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, emit: Ca
     snapshot = config.snapshot_sha256 or (common.snapshot_sha256(config.data_path, files) if files else "")
     callback = pdata.hf_progress_callback(config, snapshot, lambda logs: _record(logs, config.beta), emit, check_cancel)
     common.phase("loading the model", emit)
-    trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback], emit=emit)
-    common.phase(f"computing the reference log-probabilities of {len(pairs)} pairs", emit)
-    return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
-                                   method="dpo", counts={"pairs": len(pairs)})
+    model = model if model is not None else load_model(config)
+    # the reference pass (in the trainer's constructor) fills the cache; the patch is off before the model is returned
+    with frozen_cache(model, config.freeze_layers) if config.cache_frozen else contextlib.nullcontext():
+        trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback],
+                                emit=emit)
+        common.phase(f"computing the reference log-probabilities of {len(pairs)} pairs", emit)
+        return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
+                                       method="dpo", counts={"pairs": len(pairs)})
+
+
+def frozen_cache(model, n_frozen: int):
+    from training.ml.frozen import CausalLowerCache
+
+    return CausalLowerCache(model.get_decoder(), n_frozen)
 
 
 def main(argv: list[str] | None = None) -> int:

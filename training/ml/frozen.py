@@ -144,3 +144,72 @@ class LowerCache:
             raise ConfigError(f"cache_frozen: this model's upper layers give other scores from cached inputs "
                               f"({float(full[0]):.4f} vs {float(cached[0]):.4f}); set cache_frozen=false")
         self.checked = True
+
+
+def _dropout_settings(config) -> dict:
+    """The model config's dropout probabilities that are not zero (attention dropout is applied
+    functionally, so turning off nn.Dropout modules does not reach it)."""
+    return {k: v for k, v in vars(config).items()
+            if ("dropout" in k or "pdrop" in k) and isinstance(v, float) and v > 0}
+
+
+class CausalLowerCache:
+    """cache_frozen for a causal LM trained by a stock trainer (TRL's DPOTrainer): while attached,
+    the backbone's forward reads each row's lower-layer output from a cache keyed by the row's
+    real tokens (computed the first time the row is seen) and runs the upper layers alone on it.
+    The module tree is untouched, so checkpoints and the saved model stay complete. Exact for
+    right-padded rows under causal attention: a real position never sees the padding after it,
+    and padded positions carry no label."""
+
+    def __init__(self, backbone, n_frozen: int, *, batch_size: int = 16):
+        if dropout := _dropout_settings(backbone.config):
+            raise ConfigError(f"cache_frozen needs a model without dropout, this one sets {dropout}: the cached "
+                              "lower layers would differ from the ones training runs; set cache_frozen=false")
+        self.backbone, self.n_frozen, self.batch_size = backbone, n_frozen, batch_size
+        self.full = copy.copy(backbone)  # taken before the patch: the backbone's own forward, for the fill
+        self.upper = upper_view(backbone, n_frozen)
+        self.hidden: dict[tuple[int, ...], torch.Tensor] = {}  # real tokens → [L, H]
+        self.checked = False
+
+    def __enter__(self):
+        self.backbone.forward = self.forward
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.backbone.forward
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        if input_ids is None or attention_mask is None or kwargs.get("past_key_values") is not None:
+            return self.full.forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        lengths = attention_mask.sum(1)
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        if not torch.equal(attention_mask.bool(), positions[None] < lengths[:, None]):
+            raise ConfigError("cache_frozen needs right-padded batches")
+        keys = [tuple(ids[:n].tolist()) for ids, n in zip(input_ids, lengths.tolist(), strict=True)]
+        self._fill([k for k in dict.fromkeys(keys) if k not in self.hidden], input_ids.device)
+        hidden = self.hidden[keys[0]].new_zeros((*input_ids.shape, self.hidden[keys[0]].shape[-1]))  # [N, L, H]
+        for row, key in enumerate(keys):
+            hidden[row, : len(key)] = self.hidden[key]
+        return self.upper(inputs_embeds=hidden, attention_mask=attention_mask, **kwargs)
+
+    def _fill(self, seqs: list[tuple[int, ...]], device) -> None:
+        if not seqs:
+            return
+        hidden = lower_outputs(self.full, self.n_frozen, [list(s) for s in seqs], 0, batch_size=self.batch_size,
+                               device=device)
+        self.hidden.update(zip(seqs, hidden, strict=True))
+        if not self.checked:
+            self._check(seqs[0], device)
+
+    @torch.no_grad()
+    def _check(self, seq: tuple[int, ...], device) -> None:
+        """Refuse a model whose upper layers read inputs_embeds otherwise than their lower layers'
+        output (one that rescales inputs_embeds, say)."""
+        ids = torch.tensor([seq], device=device)
+        mask = torch.ones_like(ids)
+        full = self.full(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        cached = self.upper(inputs_embeds=self.hidden[seq][None], attention_mask=mask, use_cache=False).last_hidden_state
+        if not torch.allclose(full, cached, atol=1e-4, rtol=1e-3):
+            raise ConfigError("cache_frozen: this model's upper layers give other outputs from cached inputs "
+                              f"(max difference {float((full - cached).abs().max()):.2e}); set cache_frozen=false")
+        self.checked = True

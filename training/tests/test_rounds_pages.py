@@ -88,6 +88,7 @@ def test_pages_start_a_round_and_show_its_dashboard(client, admin_user, project,
     rnd = Round.objects.get()
     assert response.status_code == 302 and response.url == f"/rounds/{rnd.pk}/"
     assert rnd.params["policy_config"]["beta"] == 0.2 and rnd.params["policy_config"]["freeze_layers"] == 24
+    assert rnd.params["policy_config"]["cache_frozen"] is True  # the CPU preset's DPO runs its frozen layers once per sequence
     assert rnd.params["generation"]["n_prompts"] == 7 and rnd.queue_mode == "rm_gap"
     page = client.get(f"/rounds/{rnd.pk}/")
     text = page.content.decode()

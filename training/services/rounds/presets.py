@@ -1,7 +1,8 @@
 """The "CPU-friendly" preset of the start form and `manage.py round start --cpu-friendly`:
 the lower 24 of SmolLM2-135M's 30 decoder layers frozen, a reward model of two epochs, DPO with an
-RPO term on one clear pair per ranking, short answers. The README's round duration was measured with it
-(bench/loop_bench.py)."""
+RPO term on one clear pair per ranking, short answers. DPO computes the frozen layers once per sequence
+(`cache_frozen`: in the reference pass, after which every epoch runs the 6 upper layers alone). The
+README's round duration was measured with it (bench/loop_bench.py)."""
 from __future__ import annotations
 
 CPU_PRESET = {
@@ -14,7 +15,7 @@ PRESET_POLICY = {  # the policy options of each method
     # DPO + RPO (alpha × NLL of the chosen answer) on one clear pair per ranking, a few epochs: what moved a
     # simulated rule on 2 cores (bench/loop_bench.py, docs/benchmarks.md).
     "dpo": {"freeze_layers": 24, "max_length": 192, "epochs": 4, "batch_size": 8, "pairs_per_ranking": "best_worst",
-            "learning_rate": 1e-4, "beta": 0.1, "rpo_alpha": 1.0},
+            "learning_rate": 1e-4, "beta": 0.1, "rpo_alpha": 1.0, "cache_frozen": True},
     "ppo": {"freeze_layers": 24, "steps": 8, "batch_size": 8, "mini_batch_size": 4, "max_new_tokens": 32,
             "max_prompts": 64, "rm_max_length": 192},
     "rloo": {"freeze_layers": 24, "max_steps": 8, "batch_size": 8, "num_generations": 4,
