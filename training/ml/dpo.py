@@ -107,7 +107,9 @@ def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, 
         report_to=[], disable_tqdm=True, save_strategy="steps" if config.save_steps and config.output_dir else "no",
         save_steps=config.save_steps or 500, save_total_limit=1,
     )
-    common.phase(f"encoding {len(rows)} pairs ({2 * len(rows)} sequences)", emit)
+    # TRL tokenises and runs the reference pass inside the constructor: one phase covers both.
+    common.phase(f"encoding {len(rows)} pairs ({2 * len(rows)} sequences) and computing their reference "
+                 "log-probabilities", emit)
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                          peft_config=peft_config, callbacks=list(callbacks))
     pdata.quiet_hf_trainer(trainer)
@@ -146,7 +148,6 @@ def train(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, emit: Ca
     with frozen_cache(model, config.freeze_layers) if config.cache_frozen else contextlib.nullcontext():
         trainer = build_trainer(config, model=model, tokenizer=tokenizer, pairs=pairs, callbacks=[callback],
                                 emit=emit)
-        common.phase(f"computing the reference log-probabilities of {len(pairs)} pairs", emit)
         return pdata.hf_train_and_save(trainer, config, snapshot=snapshot, callback=callback, emit=emit,
                                        method="dpo", counts={"pairs": len(pairs)})
 

@@ -55,7 +55,7 @@ def test_dpo_learns_the_labelers_preference_and_saves_a_policy(bundled_tokenizer
     assert logratio_margin(model, ref, bundled_tokenizer, "Which pet, new?", "A cat.", "A dog.") > 0
 
     assert [e["message"] for e in events if e["event"] == "phase"] == [
-        "loading the model", "encoding 32 pairs (64 sequences)", "computing the reference log-probabilities of 32 pairs",
+        "loading the model", "encoding 32 pairs (64 sequences) and computing their reference log-probabilities",
         "saving the model"]
     assert next(e for e in events if e["event"] == "start")["total_steps"] == 8
     done = events[-1]
