@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.dev-installed-stamp
 PYTEST_ARGS ?=
+# Two pytest-xdist workers, one test module at a time each (a module's fixtures, such as a tiny model
+# on disk, are built once); config/settings/test.py gives each worker its own data folder, test
+# database and Redis key prefix. `make test PYTEST_XDIST=` runs in one process.
+PYTEST_XDIST ?= -n 2 --dist loadscope
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: install install-dev migrate seed run dev test test-fast smoke lint bench clean
@@ -43,12 +47,12 @@ dev: seed
 	DJANGO_DEBUG=1 $(PY) manage.py runstack
 
 test: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # While editing: no browser, no server or worker processes, no test over ~5 s (`heavy`: tiny-model
 # training, whole-file imports, the fuzzing sweeps), no PostgreSQL- or Redis-only tests.
 test-fast: install-dev
-	$(PY) -m pytest -m "not browser and not process and not heavy and not postgres and not redis" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) -m "not browser and not process and not heavy and not postgres and not redis" $(PYTEST_ARGS)
 
 smoke: install-dev
 	$(PY) -m pytest -q annotate/tests/test_smoke.py

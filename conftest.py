@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# Under pytest-xdist two test processes share the 2 cores: one torch/OpenMP thread each (and in
+# the workers and trainers they start) instead of two each, which oversubscribes the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("RANKLAB_TORCH_THREADS", "1")
+
 CHROMIUM = "/usr/bin/chromium"
 PROCESS_FIXTURES = {"subprocess_env", "celery_worker"}
 # Over about 5 s each with neither a browser nor a process, or behind a module fixture that is
@@ -189,13 +195,17 @@ def bundled_tokenizer_dir():
     """SmolLM2's tokenizer, read from the GGUF once and cached as a plain tokenizer directory."""
     from training.ml.bundled import load_tokenizer
 
-    cache = Path(settings.DATA_DIR) / "test-cache" / "smollm2-tokenizer"
+    cache = Path(settings.TEST_CACHE_DIR) / "smollm2-tokenizer"
     if not (cache / "tokenizer_config.json").exists():
-        tmp = cache.with_name(cache.name + ".tmp")
+        # Each xdist worker writes its own copy and renames it into place; a worker that loses
+        # the race drops its copy and reads the winner's.
+        tmp = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         load_tokenizer().save_pretrained(tmp)
-        shutil.rmtree(cache, ignore_errors=True)
-        tmp.rename(cache)
+        try:
+            tmp.rename(cache)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
     return cache
 
 
@@ -242,7 +252,8 @@ def celery_worker(subprocess_env, tmp_path):
         env = dict(subprocess_env, **(extra_env or {}))
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", f"test{len(started)}@%h"],
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n",
+             f"test{len(started)}{os.environ.get('PYTEST_XDIST_WORKER', '')}@%h"],
             env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         proc.log_path = log

@@ -1,6 +1,19 @@
 """Test settings: the same stack, fast password hashing, a file SQLite DB workers can share."""
-from config.settings.base import *  # noqa: F401,F403
-from config.settings.base import DATA_DIR, DATABASES, REST_FRAMEWORK
+import os
+from pathlib import Path
+
+# `make test` runs pytest-xdist workers side by side: each gets its own data folder (the SQLite
+# file, the filesystem broker, exports, models) and, below, its own Redis key prefix, so a Celery
+# worker one of them starts never takes the other's jobs. Subprocesses inherit the variable, and
+# the folder check keeps them from nesting the folder twice.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if XDIST_WORKER:
+    _data = Path(os.environ.get("RANKLAB_DATA_DIR") or Path(__file__).resolve().parents[2] / "var")
+    if _data.name != XDIST_WORKER:
+        os.environ["RANKLAB_DATA_DIR"] = str(_data / XDIST_WORKER)
+
+from config.settings.base import *  # noqa: E402,F401,F403
+from config.settings.base import CELERY_BROKER_TRANSPORT_OPTIONS, DATA_DIR, DATABASES, REDIS_URL, REST_FRAMEWORK  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -8,6 +21,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test_db.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Built once and only read afterwards (the tokenizer the tests load), so the workers share it.
+TEST_CACHE_DIR = (DATA_DIR.parent if XDIST_WORKER else DATA_DIR) / "test-cache"
+if XDIST_WORKER and REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{XDIST_WORKER}:"}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

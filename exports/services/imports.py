@@ -33,6 +33,7 @@ from jobs.services import JobContext, JobInputError, job_create
 
 IMPORT_KINDS = {"prompts": PROMPT_FORMATS, "preferences": PREFERENCE_FORMATS, "candidates": ("jsonl",)}
 PARSERS = {"prompts": parse_prompts, "preferences": parse_preferences, "candidates": parse_candidates}
+PROGRESS_EVERY = 500  # records checked between two progress reports (each also checks for a cancel)
 
 
 @dataclass
@@ -138,7 +139,7 @@ def import_file(*, project: Project, path: Path | str, options: ImportOptions, p
     try:
         for total, _ in enumerate(parse(path, options.fmt), start=1):
             counted[0] = total
-            if total % 500 == 0:
+            if total % PROGRESS_EVERY == 0:
                 checked((READ_BYTES.get() or [0])[0])
             if total > cap:
                 raise ImportFailure(0, f"The file holds more than {cap:,} records (IMPORT_MAX_RECORDS); "

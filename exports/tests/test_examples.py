@@ -37,13 +37,15 @@ def test_one_click_on_the_import_page_imports_the_hh_rlhf_comparisons(client, ad
 
 
 def test_the_api_imports_an_example_by_name(admin_user, project):
+    """The API queues the same import job as the page's button (whose run the test above checks)."""
     api = APIClient()
     api.force_authenticate(admin_user)
     response = api.post(f"/api/projects/{project.pk}/imports/", {"example": HH}, format="multipart")
     assert response.status_code == 202, response.content
-    job = job_run(job_id=response.json()["id"])
-    assert job.status == "succeeded" and job.result["rankings_created"] == 1200
-    assert Ranking.objects.filter(task__project=project).count() == 1200
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.kind == "import" and job.project_id == project.pk and job.status == "queued"
+    assert job.params["path"] == str(EXAMPLES[HH].path)
+    assert job.params["kind"] == "preferences" and job.params["format"] == "hh-rlhf"
 
 
 def test_bad_example_requests_are_a_400_with_a_sentence(admin_user, project, client):

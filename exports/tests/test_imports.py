@@ -298,15 +298,18 @@ def test_bad_import_options():
 
 
 @pytest.mark.django_db
-def test_import_job_reports_progress_through_the_file(project, tmp_path):
+def test_import_job_reports_progress_through_the_file(project, tmp_path, monkeypatch):
+    from exports.services import imports
     from jobs.models import Job
 
-    path = write_lines(tmp_path / "many.jsonl", prompt_lines(2000))
+    # A report every 50 records, so 200 prompts give the same four reports as 2,000 at the default.
+    monkeypatch.setattr(imports, "PROGRESS_EVERY", 50)
+    path = write_lines(tmp_path / "many.jsonl", prompt_lines(200))
     seen = []
     result = import_file(project=project, path=path, options=import_options_check(kind="prompts", fmt="jsonl"),
                          progress=lambda fraction, message: seen.append((fraction, message)))
-    assert result["prompts_created"] == 2000
+    assert result["prompts_created"] == 200
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and 0.2 < fractions[1] < 0.3 and fractions[-1] == 0.5
-    assert seen[0][1].startswith("checked 500 records (2") and seen[-1][1] == "2,000 records valid; writing"
+    assert seen[0][1].startswith("checked 50 records (2") and seen[-1][1] == "200 records valid; writing"
     assert not Job.objects.exists()

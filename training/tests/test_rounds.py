@@ -61,7 +61,9 @@ def test_full_round_through_celery(celery_worker, round_project, labeler, tiny_b
     rnd = round_start(project=project, method="dpo", base_policy=tiny_base, queue_mode=QueueMode.RM_GAP,
                       params={**TINY_ROUND, "pairwise_n": 2}, user=admin_user)
     assert rnd.number == 1 and rnd.step == RoundStep.EXPORT
-    rnd = wait_for(lambda: _round_finished(rnd.pk), timeout=300, message="the round")
+    # Five jobs in a row (export, reward model, policy, evaluation, generation), each a trainer or
+    # model load that shares the cores with the other test worker: room for a busy machine.
+    rnd = wait_for(lambda: _round_finished(rnd.pk), timeout=600, message="the round")
     assert rnd.status == RoundStatus.SUCCEEDED, (rnd.step, rnd.error)
     assert rnd.step == RoundStep.DONE
 
