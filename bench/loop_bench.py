@@ -210,10 +210,11 @@ def round_params(args) -> dict:
 
 def resume(args, rule, heldout: list[str], rounds: list, minutes: list[float], data_dir: Path) -> int:
     """The rounds still missing of a stopped run, with this code's preset; the open tasks are labelled first."""
+    from annotate.models import Project
     from training.models import Round
     from training.services.simulation import labelers_simulate
 
-    project = rounds[-1].project if rounds else Round.objects.get(project__name=f"loop {rule.spec}"[:200]).project
+    project = Project.objects.get(name=f"loop {rule.spec}"[:200])
     unfinished = Round.objects.filter(project=project).exclude(pk__in=[r.pk for r in rounds])
     if unfinished.exists():
         raise SystemExit(f"round {unfinished.first().number} did not finish: cancel it on its page first "
