@@ -79,13 +79,12 @@ def load_model(config: DPOConfig):
     return AutoModelForCausalLM.from_pretrained(config.model_name_or_path, dtype=torch.float32)
 
 
-def build_trainer(config: DPOConfig, *, model=None, tokenizer=None, pairs=None, callbacks=(), emit=common.emit):
+def build_trainer(config: DPOConfig, *, model, tokenizer=None, pairs=None, callbacks=(), emit=common.emit):
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import DPOConfig as TRLDPOConfig
     from trl import DPOTrainer
 
-    model = model if model is not None else load_model(config)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model_name_or_path)
     chat = config.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
     rows = [pdata.as_trl_pair(p, chat) for p in pairs]
