@@ -77,7 +77,7 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(stderr_path, "ab"), text=True, env=env,
                             cwd=settings.BASE_DIR, preexec_fn=_die_with_parent)
     state = {"done": None, "error": "", "series": dict(ctx.job.metrics.get("series", {})), "latest": {}, "progress": None,
-             "dirty": False, "lines": []}
+             "dirty": False, "lines": [], "resumed": {}}
     lock = threading.Lock()
     lo, hi = progress_span
     narrator = TrainerNarrator()
@@ -115,6 +115,9 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
                 elif kind == "start":
                     details = ", ".join(f"{k}={v}" for k, v in event.items() if k != "event")
                     state["lines"].append(f"trainer started: {details}")
+                    # Kept in the metrics too: a long run's later lines push this one out of the log tail.
+                    if event.get("resumed_from_step"):
+                        state["resumed"], state["dirty"] = {"resumed_from_step": event["resumed_from_step"]}, True
                 elif kind == "phase":
                     # The message shows the latest sub-step each second; the log keeps every one.
                     state["lines"].append(str(event.get("message") or ""))
@@ -125,7 +128,7 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
         with lock:
             lines, state["lines"] = state["lines"], []
             dirty, state["dirty"] = state["dirty"], False
-            metrics = {**ctx.job.metrics, "series": state["series"], "latest": state["latest"]}
+            metrics = {**ctx.job.metrics, **state["resumed"], "series": state["series"], "latest": state["latest"]}
             progress = state["progress"]
             message = narrator.message()
         for line in lines:
