@@ -9,7 +9,8 @@ import sys
 
 from django.conf import settings
 
-CODE = ("import django, json; django.setup(); from django.conf import settings as s; "
+# The settings module alone (no django.setup(), which would import every app for nothing).
+CODE = ("import json; from config.settings import test as s; "
         "print(json.dumps({'data': str(s.DATA_DIR), 'test_db': s.DATABASES['default'].get('TEST', {}).get('NAME'), "
         "'broker': s.CELERY_BROKER_TRANSPORT_OPTIONS, 'exports': str(s.EXPORTS_DIR)}))")
 

@@ -21,6 +21,19 @@ def test_every_example_ships_with_its_license():
         assert (example.path.parent / example.license.rsplit("/", 1)[-1]).is_file()
 
 
+def test_one_click_on_the_import_page_queues_the_hh_rlhf_example(client, admin_user, project):
+    """The page's button queues the import job of the shipped file (the test below runs it whole)."""
+    client.force_login(admin_user)
+    page = client.get(f"/exports/projects/{project.pk}/")
+    assert b'name="example" value="hh-rlhf-harmless-base-dev"' in page.content
+    assert b"Import Anthropic HH-RLHF harmless-base (dev sample)" in page.content and b"MIT" in page.content
+    response = client.post(f"/exports/projects/{project.pk}/import/", {"example": HH})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    job = Job.objects.get(kind="import")
+    assert job.project_id == project.pk and job.status == "queued" and job.params["path"] == str(EXAMPLES[HH].path)
+    assert job.params["kind"] == "preferences" and job.params["format"] == "hh-rlhf"
+
+
 def test_one_click_on_the_import_page_imports_the_hh_rlhf_comparisons(client, admin_user, project):
     client.force_login(admin_user)
     page = client.get(f"/exports/projects/{project.pk}/")
@@ -37,7 +50,7 @@ def test_one_click_on_the_import_page_imports_the_hh_rlhf_comparisons(client, ad
 
 
 def test_the_api_imports_an_example_by_name(admin_user, project):
-    """The API queues the same import job as the page's button (whose run the test above checks)."""
+    """The API queues the same import job as the page's button (whose run the tests above check)."""
     api = APIClient()
     api.force_authenticate(admin_user)
     response = api.post(f"/api/projects/{project.pk}/imports/", {"example": HH}, format="multipart")

@@ -76,6 +76,24 @@ def test_rm_check_off_goes_on(at_reward_step):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_continue_anyway_queues_the_policy_step_and_the_round_goes_on(at_reward_step, admin_user):
+    """The round's side of "continue anyway"; the test below trains the policy for real."""
+    rnd = round_continue(rnd=at_reward_step({"eval_accuracy": 0.5, "eval_pairs": 12}), user=admin_user)
+    assert rnd.status == RoundStatus.RUNNING and rnd.step == RoundStep.POLICY and rnd.error == ""
+    assert rnd.params["rm_check_overridden_by"] == "admin"
+    job = rnd.policy_job
+    assert job.pk == rnd.current_job_id and job.kind == "train_policy" and job.status == JobStatus.QUEUED
+    job.status = JobStatus.SUCCEEDED
+    job.save()
+    policy = ModelVersion.objects.create(name=f"policy-{rnd.pk}", kind=ModelKind.POLICY, parent=rnd.base_policy,
+                                         backend="transformers", location=rnd.base_policy.location,
+                                         produced_by_job=job, export_snapshot=rnd.export)
+    round_job_finished(job)
+    rnd.refresh_from_db()
+    assert rnd.policy_model == policy and rnd.step == RoundStep.EVALUATE and rnd.status == RoundStatus.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
 def test_continue_anyway_trains_the_policy(at_reward_step, admin_user):
     rnd = at_reward_step({"eval_accuracy": 0.5, "eval_pairs": 12})
     assert rnd.status == RoundStatus.HELD
