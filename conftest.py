@@ -56,6 +56,7 @@ HEAVY = {
     "training/tests/test_ml_dpo.py::test_dpo_learns_the_labelers_preference_and_saves_a_policy",
     "training/tests/test_ml_dpo_cache.py::test_cache_frozen_trains_the_same_model_running_the_lower_layers_once",
     "training/tests/test_ml_dpo.py::test_lora_run_merges_its_adapter_and_resumes_from_checkpoints",
+    "training/tests/test_ml_dpo.py::test_rpo_adds_the_nll_of_the_chosen_answer",
     "training/tests/test_ml_ppo.py::test_checkpoints_resume_and_refuse_another_snapshot",
     "training/tests/test_ml_ppo.py::test_cli_with_a_reward_model_directory_and_a_snapshot",
     "training/tests/test_ml_ppo.py::test_demo_nll_counts_answer_tokens_only",

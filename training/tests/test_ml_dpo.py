@@ -122,6 +122,14 @@ def test_rpo_adds_the_nll_of_the_chosen_answer(bundled_tokenizer, tmp_path):
     assert losses[1.0] > losses[0.0] + 5  # + the mean NLL per token of a random model (~ln of the vocabulary)
 
 
+def test_rpo_alpha_becomes_trls_sft_loss_weighted_by_alpha():
+    """The option's mapping onto TRL's loss list (the test above trains with it, in `make test`)."""
+    config = dpo.DPOConfig(model_name_or_path="x", loss_type="sigmoid, ipo")
+    assert dpo._losses(config) == {"loss_type": ["sigmoid", "ipo"]}
+    config.rpo_alpha = 0.5
+    assert dpo._losses(config) == {"loss_type": ["sigmoid", "ipo", "sft"], "loss_weights": [1.0, 1.0, 0.5]}
+
+
 def test_best_worst_takes_one_pair_per_ranking(tmp_path):
     from training.ml import policy_data
 
