@@ -115,9 +115,11 @@ def run_trainer(*, ctx: JobContext, module: str, config: dict, run_dir: Path, ti
                 elif kind == "start":
                     details = ", ".join(f"{k}={v}" for k, v in event.items() if k != "event")
                     state["lines"].append(f"trainer started: {details}")
-                    # Kept in the metrics too: a long run's later lines push this one out of the log tail.
-                    if event.get("resumed_from_step"):
-                        state["resumed"], state["dirty"] = {"resumed_from_step": event["resumed_from_step"]}, True
+                    # Kept in the metrics too (0 when this attempt started afresh): a long run's later lines
+                    # push this one out of the log tail.
+                    step = event.get("resumed_from_step")
+                    state["resumed"] = {"resumed_from_step": step if isinstance(step, int) else 0}
+                    state["dirty"] = True
                 elif kind == "phase":
                     # The message shows the latest sub-step each second; the log keeps every one.
                     state["lines"].append(str(event.get("message") or ""))
