@@ -21,27 +21,26 @@ def test_every_example_ships_with_its_license():
         assert (example.path.parent / example.license.rsplit("/", 1)[-1]).is_file()
 
 
-def test_one_click_on_the_import_page_queues_the_hh_rlhf_example(client, admin_user, project):
-    """The page's button queues the import job of the shipped file (the test below runs it whole)."""
+def _click_the_hh_rlhf_example(client, admin_user, project) -> Job:
+    """The import page offers the example with its license; its button queues an import job."""
     client.force_login(admin_user)
     page = client.get(f"/exports/projects/{project.pk}/")
     assert b'name="example" value="hh-rlhf-harmless-base-dev"' in page.content
     assert b"Import Anthropic HH-RLHF harmless-base (dev sample)" in page.content and b"MIT" in page.content
     response = client.post(f"/exports/projects/{project.pk}/import/", {"example": HH})
     assert response.status_code == 302, response.content.decode()[-2000:]
-    job = Job.objects.get(kind="import")
+    return Job.objects.get(kind="import")
+
+
+def test_one_click_on_the_import_page_queues_the_hh_rlhf_example(client, admin_user, project):
+    """The page's button queues the import job of the shipped file (the test below runs it whole)."""
+    job = _click_the_hh_rlhf_example(client, admin_user, project)
     assert job.project_id == project.pk and job.status == "queued" and job.params["path"] == str(EXAMPLES[HH].path)
     assert job.params["kind"] == "preferences" and job.params["format"] == "hh-rlhf"
 
 
 def test_one_click_on_the_import_page_imports_the_hh_rlhf_comparisons(client, admin_user, project):
-    client.force_login(admin_user)
-    page = client.get(f"/exports/projects/{project.pk}/")
-    assert b'name="example" value="hh-rlhf-harmless-base-dev"' in page.content
-    assert b"Import Anthropic HH-RLHF harmless-base (dev sample)" in page.content and b"MIT" in page.content
-    response = client.post(f"/exports/projects/{project.pk}/import/", {"example": HH})
-    assert response.status_code == 302, response.content.decode()[-2000:]
-    job = job_run(job_id=Job.objects.get(kind="import").pk)
+    job = job_run(job_id=_click_the_hh_rlhf_example(client, admin_user, project).pk)
     assert job.status == "succeeded", job.error
     assert job.params["kind"] == "preferences" and job.params["format"] == "hh-rlhf"
     assert job.result["rankings_created"] == 1200
