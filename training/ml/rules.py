@@ -66,11 +66,12 @@ def parse_rule(spec: str) -> Rule:
     """The rule named by `spec`, or RuleError saying what is wrong with it."""
     if not isinstance(spec, str) or not spec.strip():
         raise RuleError(f"Give a rule: {RULES_HELP}.")
-    spec = spec.strip()
+    # Only the left: a regex's trailing space is part of its pattern (regex:\AThe  is not regex:\AThe).
+    spec = spec.lstrip()
     if len(spec) > MAX_RULE_LENGTH:
         raise RuleError(f"A rule is at most {MAX_RULE_LENGTH} characters long.")
-    if spec in ("shorter", "longer"):
-        return Rule(spec=spec, kind=spec)
+    if spec.rstrip() in ("shorter", "longer"):
+        return Rule(spec=spec.rstrip(), kind=spec.rstrip())
     head, sep, rest = spec.partition(":")
     if not sep:
         raise RuleError(f"Unknown rule {spec!r}: use one of {RULES_HELP}.")

@@ -39,6 +39,14 @@ def test_regex_is_multiline_and_not_inverts():
     assert rule_rate(rule, []) is None
 
 
+def test_a_regex_keeps_its_trailing_space_and_other_rules_ignore_outer_spaces():
+    article = parse_rule("regex:\\AThe ")
+    assert article.satisfied("The cat") and not article.satisfied("Theory first")
+    assert parse_rule("  shorter \n").kind == "shorter"
+    assert parse_rule(" keyword:that ").satisfied("so that")
+    assert parse_rule("not: regex:\\AThe ").satisfied("Theory first")
+
+
 @pytest.mark.parametrize("spec, message", [
     ("", "Give a rule"), ("shortest", "Unknown rule 'shortest'"), ("keyword:", "needs a word"),
     ("regex:", "needs a pattern"), ("regex:(unclosed", "not a valid regular expression"),
