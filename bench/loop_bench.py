@@ -126,6 +126,9 @@ def main() -> int:
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--max-new-tokens", type=int, default=64, help="Candidates and measured answers.")
     ap.add_argument("--params", default="{}", help="Round options (JSON) over the CPU preset.")
+    ap.add_argument("--demonstrations", action="store_true", help="The project collects demonstrations too: each "
+                    "prompt also gets a demonstration task (SmolLM2's first candidate as the suggestion), which the "
+                    "simulated labelers answer when it satisfies the rule; PPO-ptx needs them (policy_config ptx_coef).")
     ap.add_argument("--base-rates", nargs="*", help="Only measure these rules' base rates under the model.")
     ap.add_argument("--measure-existing", action="store_true", help="Keep RANKLAB_DATA_DIR's finished run and only "
                     "measure its policies again (e.g. after the run was stopped once its rounds finished).")
@@ -170,7 +173,8 @@ def main() -> int:
           flush=True)
     if args.resume:
         return resume(args, rule, heldout, rounds, minutes, data_dir)
-    project = project_create(name=f"loop {rule.spec}"[:200], task_kinds=["ranking"], k=4, gold_rate=0.0)
+    project = project_create(name=f"loop {rule.spec}"[:200], k=4, gold_rate=0.0,
+                             task_kinds=["ranking", "demonstration"] if args.demonstrations else ["ranking"])
     project_loop_set(project=project, rule=rule.spec)
     train_ids = [prompt_create(project=project, conversation=p, source="data/seed").pk for p in train]
     for p in later:
@@ -182,7 +186,8 @@ def main() -> int:
     try:
         t0 = time.monotonic()
         job = generation_start(project=project, model_versions=[smol], k=4, prompts=train_ids,
-                               params={"temperature": 1.0, "max_new_tokens": args.max_new_tokens})
+                               params={"temperature": 1.0, "max_new_tokens": args.max_new_tokens,
+                                       "demonstrations": args.demonstrations})
         job = wait(lambda: (j := Job.objects.get(pk=job.pk)).is_finished and j, "candidates")
         if job.status != "succeeded":
             print(f"generation failed: {job.error}")
