@@ -85,7 +85,7 @@ def parse_rule(spec: str) -> Rule:
         return Rule(spec=spec, kind="keyword",
                     pattern=re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE))
     if head == "regex":
-        if not rest:
+        if not rest.strip():  # a blank pattern is a slip, not a rule about spaces
             _missing(spec, "a pattern")
         try:
             pattern = re.compile(rest, re.MULTILINE)

@@ -49,7 +49,7 @@ def test_a_regex_keeps_its_trailing_space_and_other_rules_ignore_outer_spaces():
 
 @pytest.mark.parametrize("spec, message", [
     ("", "Give a rule"), ("shortest", "Unknown rule 'shortest'"), ("keyword:", "needs a word"),
-    ("regex:", "needs a pattern"), ("regex:(unclosed", "not a valid regular expression"),
+    ("regex:", "needs a pattern"), ("regex:  ", "needs a pattern"), ("regex:(unclosed", "not a valid regular expression"),
     ("not:", "needs a rule"), ("not:bogus", "Unknown rule 'bogus'"), ("colour:red", "Unknown rule 'colour'"),
 ])
 def test_malformed_rules_are_refused_with_a_sentence(spec, message):
