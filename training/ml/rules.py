@@ -70,8 +70,8 @@ def parse_rule(spec: str) -> Rule:
     spec = spec.lstrip()
     if len(spec) > MAX_RULE_LENGTH:
         raise RuleError(f"A rule is at most {MAX_RULE_LENGTH} characters long.")
-    if spec.rstrip() in ("shorter", "longer"):
-        return Rule(spec=spec.rstrip(), kind=spec.rstrip())
+    if (name := spec.rstrip()) in ("shorter", "longer"):
+        return Rule(spec=name, kind=name)
     head, sep, rest = spec.partition(":")
     if not sep:
         raise RuleError(f"Unknown rule {spec!r}: use one of {RULES_HELP}.")
