@@ -39,10 +39,7 @@ def test_one_click_on_the_import_page_queues_the_hh_rlhf_example(client, admin_u
     assert job.params["kind"] == "preferences" and job.params["format"] == "hh-rlhf"
 
 
-def test_one_click_on_the_import_page_imports_the_hh_rlhf_comparisons(client, admin_user, project, settings):
-    # No heartbeat during the import: inside the test's transaction, its update would wait on SQLite's
-    # write lock past the end of the test (a thread left touching the database).
-    settings.JOB_HEARTBEAT_INTERVAL = 3600
+def test_one_click_on_the_import_page_imports_the_hh_rlhf_comparisons(client, admin_user, project):
     job = job_run(job_id=_click_the_hh_rlhf_example(client, admin_user, project).pk)
     assert job.status == "succeeded", job.error
     assert job.params["kind"] == "preferences" and job.params["format"] == "hh-rlhf"

@@ -229,7 +229,10 @@ def job_run(*, job_id: int) -> Job | None:
     handler: Callable = import_string(registry.JOB_KINDS[job.kind].handler)
     stop, lost = threading.Event(), threading.Event()
     beat = threading.Thread(target=_heartbeat_loop, args=(job.pk, job.attempts, stop, lost), daemon=True)
-    beat.start()
+    # Inside a caller's transaction the claim is not yet visible to another connection: the thread's
+    # beat would wait on the row's lock (SQLite: the write lock) instead of refreshing it.
+    if not connection.in_atomic_block:
+        beat.start()
     ctx = JobContext(job, lost=lost)
     try:
         update = _outcome(job, ctx, handler)
@@ -240,7 +243,8 @@ def job_run(*, job_id: int) -> Job | None:
         return None
     finally:
         stop.set()
-        beat.join(timeout=5)
+        if beat.is_alive():
+            beat.join(timeout=5)
     job.refresh_from_db()
     run_finished_hooks(job)
     return job

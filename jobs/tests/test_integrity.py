@@ -67,6 +67,25 @@ def test_a_run_whose_claim_was_taken_over_stops_and_writes_nothing(monkeypatch):
     assert after.progress == 0.0 and after.finished_at is None and after.log_tail == ""
 
 
+def sleeps(job, ctx):
+    time.sleep(0.5)
+    return {"slept": True}
+
+
+@pytest.mark.django_db
+def test_a_run_inside_a_transaction_leaves_no_heartbeat_thread_behind(settings, monkeypatch):
+    """Inside the caller's transaction (a test's, a request's) another connection cannot see the claim:
+    a heartbeat thread would wait on the row's lock past the run's end, still touching the database."""
+    settings.JOB_HEARTBEAT_INTERVAL = 0.05
+    monkeypatch.setitem(registry.JOB_KINDS, "noop", registry.JobSpec(handler=f"{__name__}.sleeps"))
+    job = job_create(kind="noop", enqueue=False)
+    before = set(threading.enumerate())
+    started = time.monotonic()
+    assert job_run(job_id=job.pk).status == JobStatus.SUCCEEDED
+    assert time.monotonic() - started < 3, "the run waited for a heartbeat thread stuck on the row"
+    assert not [t for t in threading.enumerate() if t not in before and t.is_alive()]
+
+
 @pytest.mark.django_db
 def test_the_log_appends_so_a_note_written_meanwhile_is_kept():
     job = _running(job_create(kind="noop", enqueue=False))
