@@ -8,8 +8,9 @@ from __future__ import annotations
 CPU_PRESET = {
     # Eight cheap epochs at 3e-4 instead of two at 1e-4: on a round's few dozen rankings the reward model
     # learned a simulated rule that two epochs left at chance (bench/rm_rule.py, docs/benchmarks.md).
+    # Five minutes at most, so that more labels lengthen the round by a bounded step (fewer epochs).
     "reward_config": {"freeze_layers": 24, "max_length": 192, "num_epochs": 8, "batch_size": 8,
-                      "learning_rate": 3e-4, "cache_frozen": True},
+                      "learning_rate": 3e-4, "cache_frozen": True, "max_seconds": 300},
     "evaluation": {"n_prompts": 16, "max_new_tokens": 64, "rm_max_length": 192},
     "generation": {"n_prompts": 8, "max_new_tokens": 64},
 }
@@ -21,7 +22,7 @@ PRESET_POLICY = {  # the policy options of each method
             "learning_rate": 2e-4, "beta": 0.1, "rpo_alpha": 1.0, "cache_frozen": True},
     "ppo": {"freeze_layers": 24, "steps": 8, "batch_size": 8, "mini_batch_size": 4, "max_new_tokens": 32,
             "max_prompts": 64, "rm_max_length": 192},
-    # 32 steps at 2e-4 with a light KL (β 0.02): 8 steps at 1e-5 left the policy where it was.
+    # 32 steps at 2e-4 with a light KL (β 0.02): at 5e-5 the policy hardly moved from its reference.
     "rloo": {"freeze_layers": 24, "max_steps": 32, "batch_size": 8, "num_generations": 4,
              "max_completion_length": 32, "max_prompts": 64, "rm_max_length": 192, "learning_rate": 2e-4,
              "beta": 0.02},
