@@ -6,9 +6,9 @@ duration was measured with it (bench/loop_bench.py)."""
 from __future__ import annotations
 
 CPU_PRESET = {
-    # Eight cheap epochs at 3e-4 instead of two at 1e-4: on a round's few dozen rankings the reward model
-    # learned a simulated rule that two epochs left at chance (bench/rm_rule.py, docs/benchmarks.md).
-    # Five minutes at most, so that more labels lengthen the round by a bounded step (fewer epochs).
+    # Eight cheap epochs at 3e-4 instead of two at 1e-4: two did not even fit a round's few dozen rankings,
+    # eight learned a simulated rule that two missed (bench/rm_rule.py, docs/benchmarks.md). Five minutes
+    # at most, so that more labels cost the reward step epochs instead of lengthening the round.
     "reward_config": {"freeze_layers": 24, "max_length": 192, "num_epochs": 8, "batch_size": 8,
                       "learning_rate": 3e-4, "cache_frozen": True, "max_seconds": 300},
     "evaluation": {"n_prompts": 16, "max_new_tokens": 64, "rm_max_length": 192},
