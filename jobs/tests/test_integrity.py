@@ -67,18 +67,12 @@ def test_a_run_whose_claim_was_taken_over_stops_and_writes_nothing(monkeypatch):
     assert after.progress == 0.0 and after.finished_at is None and after.log_tail == ""
 
 
-def sleeps(job, ctx):
-    time.sleep(0.5)
-    return {"slept": True}
-
-
 @pytest.mark.django_db
-def test_a_run_inside_a_transaction_leaves_no_heartbeat_thread_behind(settings, monkeypatch):
+def test_a_run_inside_a_transaction_leaves_no_heartbeat_thread_behind(settings):
     """Inside the caller's transaction (a test's, a request's) another connection cannot see the claim:
     a heartbeat thread would wait on the row's lock past the run's end, still touching the database."""
     settings.JOB_HEARTBEAT_INTERVAL = 0.05
-    monkeypatch.setitem(registry.JOB_KINDS, "noop", registry.JobSpec(handler=f"{__name__}.sleeps"))
-    job = job_create(kind="noop", enqueue=False)
+    job = job_create(kind="noop", params={"steps": 1, "sleep": 0.5}, enqueue=False)
     before = set(threading.enumerate())
     started = time.monotonic()
     assert job_run(job_id=job.pk).status == JobStatus.SUCCEEDED

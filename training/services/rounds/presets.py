@@ -1,7 +1,7 @@
 """The "CPU-friendly" preset of the start form and `manage.py round start --cpu-friendly`:
 the lower 24 of SmolLM2-135M's 30 decoder layers frozen, a reward model of eight epochs, DPO with an
-RPO term on one clear pair per ranking, short answers. Both trainers compute the frozen layers once per
-sequence (`cache_frozen`), after which every epoch runs the 6 upper layers alone. The README's round
+RPO term on one clear pair per ranking, short answers. The reward model and DPO compute the frozen layers
+once per sequence (`cache_frozen`), after which every epoch runs the 6 upper layers alone. The README's round
 duration was measured with it (bench/loop_bench.py)."""
 from __future__ import annotations
 
