@@ -80,7 +80,7 @@ HEAVY = {
     "training/tests/test_training_jobs.py::test_a_trainer_that_refuses_its_data_fails_the_job_with_the_reason",
     "training/tests/test_training_jobs.py::test_the_launcher_setting_starts_the_trainer",
     "training/tests/test_training_policy.py::test_rloo_and_ppo_ptx_jobs_register_policies",
-    # Its trainer subprocess imports TRL; the reward job's progress test keeps sub-steps in test-fast.
+    # Its trainer subprocess imports TRL; the reward job's progress test keeps a trainer's progress in test-fast.
     "training/tests/test_training_progress.py::test_a_dpo_job_on_a_tiny_model_reports_each_sub_step",
 }
 # `make run`'s start-up test starts the whole stack (web, worker, beat) itself.
